@@ -1,0 +1,1 @@
+"""Executors: place scheduling decisions on the window timeline and measure what happens."""

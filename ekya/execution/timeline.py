@@ -1,0 +1,236 @@
+"""Playing one window: the scheduler decides, jobs run, completions swap models and trigger re-plans.
+
+The scheduler sees a :class:`~ekya.scheduling.problem.Problem` built from *estimates*
+(profiles); what actually happens comes from :class:`StreamOutcomes` (a profile trace
+replayed by the simulator, or costs and accuracies measured by the local executor). Both
+follow the window timeline of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import numpy as np
+
+from ekya.scheduling.base import Scheduler
+from ekya.scheduling.dynamics import FINISHED_EPSILON
+from ekya.scheduling.problem import Decision, Problem, StreamProblem
+
+
+@dataclass(frozen=True)
+class StreamOutcomes:
+    """What really happens for one stream in a window.
+
+    Attributes:
+        serving_accuracy: true accuracy of the model serving at the window start, on this window.
+        retrain_gpu_seconds: true cost of each retraining configuration, GPU-seconds at 100% of one GPU.
+        retrain_accuracy: true accuracy on this window of the model each configuration produces.
+        inference_demand: true GPU share each inference configuration needs.
+        inference_factor: true accuracy multiplier of each inference configuration.
+    """
+
+    serving_accuracy: float
+    retrain_gpu_seconds: Mapping[str, float]
+    retrain_accuracy: Mapping[str, float]
+    inference_demand: Mapping[str, float]
+    inference_factor: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class StreamSegment:
+    """One stream between two re-plans: its configurations, shares and true accuracy (fraction)."""
+
+    retrain_config: str | None
+    train_share: float
+    inference_config: str
+    inference_share: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An interval [start, end) seconds of the window with constant shares."""
+
+    start: float
+    end: float
+    streams: tuple[StreamSegment, ...]
+
+
+@dataclass
+class WindowOutcome:
+    """The result of playing one window.
+
+    Attributes:
+        accuracy: per stream, true time-averaged accuracy over [0, T].
+        estimated_accuracy: per stream, the first decision's estimate over [0, T].
+        segments: the timeline.
+        retrained: per stream, the configuration whose model finished this window, or None.
+        finish_seconds: per stream, when that model started serving (None if not retrained).
+        gpu_seconds_train: GPU share x seconds given to training jobs while they could progress.
+        gpu_seconds_inference: GPU share x seconds given to inference jobs.
+        schedule_seconds: wall seconds of the window's first scheduler call.
+        schedule_seconds_total: wall seconds of all scheduler calls of the window.
+        decisions: number of scheduler calls.
+    """
+
+    accuracy: list[float]
+    estimated_accuracy: list[float]
+    segments: list[Segment] = field(default_factory=list)
+    retrained: list[str | None] = field(default_factory=list)
+    finish_seconds: list[float | None] = field(default_factory=list)
+    gpu_seconds_train: float = 0.0
+    gpu_seconds_inference: float = 0.0
+    schedule_seconds: float = 0.0
+    schedule_seconds_total: float = 0.0
+    decisions: int = 0
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(np.mean(self.accuracy)) if self.accuracy else 0.0
+
+    @property
+    def estimated_mean_accuracy(self) -> float:
+        return float(np.mean(self.estimated_accuracy)) if self.estimated_accuracy else 0.0
+
+
+def _check_decision(problem: Problem, decision: Decision, scheduler: Scheduler) -> None:
+    if len(decision.streams) != len(problem.streams):
+        raise RuntimeError(f"scheduler {scheduler.name} returned {len(decision.streams)} decisions for {len(problem.streams)} streams")
+    if decision.total_share > problem.gpus + 1e-6:
+        raise RuntimeError(f"scheduler {scheduler.name} allocated {decision.total_share:.4f} GPUs of {problem.gpus}")
+    for stream, choice in zip(problem.streams, decision.streams):
+        if choice.train_share < -1e-12 or choice.inference_share < -1e-12:
+            raise RuntimeError(f"scheduler {scheduler.name} gave stream {stream.name} a negative share")
+
+
+def play_window(
+    problem: Problem,
+    scheduler: Scheduler,
+    outcomes: list[StreamOutcomes],
+    clock: Callable[[], float] = time.perf_counter,
+) -> WindowOutcome:
+    """Run one window from ``problem.now`` (normally 0) to its end.
+
+    Args:
+        problem: the window as the scheduler sees it (estimated costs and accuracies).
+        scheduler: the policy.
+        outcomes: per stream, what really happens.
+        clock: wall clock for the scheduler's decision time, seconds.
+    """
+    window = problem.window_seconds
+    serving = [o.serving_accuracy for o in outcomes]
+    # True remaining cost of the job each stream has started, by stream index.
+    true_remaining: dict[int, float] = {}
+    # Estimated total cost of that job when it started (what the scheduler believed), by stream index.
+    estimated_total: dict[int, float] = {}
+    integral = [0.0] * len(outcomes)
+    retrained: list[str | None] = [None] * len(outcomes)
+    finish_seconds: list[float | None] = [None] * len(outcomes)
+    result = WindowOutcome(accuracy=[], estimated_accuracy=[])
+
+    def decide(current: Problem, previous: Decision | None, finished: list[int]) -> Decision:
+        started = clock()
+        decision = scheduler.schedule(current) if previous is None else scheduler.reallocate(current, previous, finished)
+        elapsed = clock() - started
+        if previous is None:
+            result.schedule_seconds = elapsed
+        result.schedule_seconds_total += elapsed
+        result.decisions += 1
+        _check_decision(current, decision, scheduler)
+        return decision
+
+    current = problem
+    decision = decide(current, None, [])
+    result.estimated_accuracy = list(decision.estimated_accuracy)
+    while True:
+        now = current.now
+        training_from = max(now, current.training_start)
+        speeds = problem.scaling(np.array([d.train_share for d in decision.streams]))
+        finish = [np.inf] * len(outcomes)
+        for s, choice in enumerate(decision.streams):
+            if choice.retrain_config is None or choice.train_share <= 0 or speeds[s] <= 0:
+                continue
+            if s not in true_remaining:
+                true_remaining[s] = float(outcomes[s].retrain_gpu_seconds[choice.retrain_config])
+                stream = current.streams[s]
+                estimated_total[s] = float(stream.retrain_gpu_seconds[stream.retrain_names.index(choice.retrain_config)])
+            finish[s] = training_from + true_remaining[s] / float(speeds[s])
+        until = min(min(finish), window)
+        stream_segments = []
+        for s, choice in enumerate(decision.streams):
+            demand = outcomes[s].inference_demand[choice.inference_config]
+            factor = outcomes[s].inference_factor[choice.inference_config]
+            accuracy = serving[s] * factor * min(1.0, choice.inference_share / demand)
+            integral[s] += accuracy * (until - now)
+            stream_segments.append(
+                StreamSegment(choice.retrain_config, choice.train_share, choice.inference_config, choice.inference_share, accuracy)
+            )
+            result.gpu_seconds_inference += choice.inference_share * (until - now)
+            if choice.retrain_config is not None and choice.train_share > 0:
+                result.gpu_seconds_train += choice.train_share * max(0.0, until - training_from)
+        result.segments.append(Segment(now, until, tuple(stream_segments)))
+        finished = []
+        for s, choice in enumerate(decision.streams):
+            if s in true_remaining and choice.retrain_config is not None and choice.train_share > 0:
+                true_remaining[s] -= float(speeds[s]) * max(0.0, until - training_from)
+                if finish[s] <= until + 1e-9:
+                    finished.append(s)
+        if until >= window - 1e-9:
+            break
+        for s in finished:
+            name = decision.streams[s].retrain_config
+            serving[s] = float(outcomes[s].retrain_accuracy[name])
+            retrained[s], finish_seconds[s] = name, until
+            del true_remaining[s], estimated_total[s]
+        current = _believed_problem(current, decision, outcomes, true_remaining, estimated_total, finished, until)
+        decision = decide(current, decision, finished)
+    result.accuracy = [value / window for value in integral]
+    result.retrained, result.finish_seconds = retrained, finish_seconds
+    return result
+
+
+def _believed_problem(
+    current: Problem,
+    decision: Decision,
+    outcomes: list[StreamOutcomes],
+    true_remaining: dict[int, float],
+    estimated_total: dict[int, float],
+    finished: list[int],
+    until: float,
+) -> Problem:
+    """What the scheduler knows at ``until``: finished streams serve their new model (estimated
+    accuracy), part-way jobs keep their configuration with the estimated cost scaled by the
+    true fraction of work left."""
+    streams: list[StreamProblem] = []
+    for s, (stream, choice) in enumerate(zip(current.streams, decision.streams)):
+        name = choice.retrain_config
+        if s in finished:
+            k = stream.retrain_names.index(name)
+            streams.append(
+                replace(
+                    stream,
+                    serving_accuracy=float(stream.retrain_accuracy[k]),
+                    retrain_names=(),
+                    retrain_gpu_seconds=np.zeros(0),
+                    retrain_accuracy=np.zeros(0),
+                    running=False,
+                )
+            )
+        elif s in true_remaining and name in stream.retrain_names:
+            k = stream.retrain_names.index(name)
+            true_total = float(outcomes[s].retrain_gpu_seconds[name])
+            left_fraction = true_remaining[s] / true_total if true_total > FINISHED_EPSILON else 0.0
+            streams.append(
+                replace(
+                    stream,
+                    retrain_names=(name,),
+                    retrain_gpu_seconds=np.array([estimated_total[s] * max(left_fraction, 0.0)]),
+                    retrain_accuracy=stream.retrain_accuracy[[k]],
+                    running=True,
+                )
+            )
+        else:
+            streams.append(stream)
+    return replace(current, streams=tuple(streams), now=until)

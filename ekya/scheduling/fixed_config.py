@@ -1,0 +1,20 @@
+"""Ablation Ekya-FixedConfig: the thief's allocation with Uniform's fixed configuration."""
+
+from __future__ import annotations
+
+from ekya.scheduling.thief import ThiefScheduler
+
+
+class FixedConfigScheduler(ThiefScheduler):
+    """Ekya-FixedConfig (the paper's Figure 10a): resource stealing, one fixed retraining configuration.
+
+    Args:
+        retrain_config: the only retraining configuration streams may use (aliases resolved first).
+        passes: sweeps over all (thief, victim) pairs, as for the thief.
+    """
+
+    name = "fixed_config"
+
+    def __init__(self, retrain_config: str, passes: int = 1) -> None:
+        super().__init__(passes=passes, allowed_configs=[retrain_config])
+        self.retrain_config = retrain_config
