@@ -240,7 +240,10 @@ class CityscapesSource(CroppedStreamSource):
         data = self._load_json(path)
         size = None
         if "imgWidth" in data and "imgHeight" in data:
-            size = (int(data["imgWidth"]), int(data["imgHeight"]))
+            try:
+                size = (int(data["imgWidth"]), int(data["imgHeight"]))
+            except (TypeError, ValueError) as error:
+                raise EkyaError(f"{path}: imgWidth/imgHeight must be whole numbers ({error})") from error
         boxes, labels, names = [], [], []
         for number, obj in enumerate(data["objects"]):
             label = obj.get("label") if isinstance(obj, dict) else None

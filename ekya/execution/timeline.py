@@ -110,6 +110,7 @@ def play_window(
     scheduler: Scheduler,
     outcomes: list[StreamOutcomes],
     clock: Callable[[], float] = time.perf_counter,
+    first_decision: tuple[Decision, float] | None = None,
 ) -> WindowOutcome:
     """Run one window from ``problem.now`` (normally 0) to its end.
 
@@ -118,6 +119,8 @@ def play_window(
         scheduler: the policy.
         outcomes: per stream, what really happens.
         clock: wall clock for the scheduler's decision time, seconds.
+        first_decision: the scheduler's decision for ``problem`` and the seconds it took, when
+            already made (see :func:`timed_schedule`); otherwise it is made here.
     """
     window = problem.window_seconds
     serving = [o.serving_accuracy for o in outcomes]
@@ -142,7 +145,13 @@ def play_window(
         return decision
 
     current = problem
-    decision = decide(current, None, [])
+    if first_decision is None:
+        decision = decide(current, None, [])
+    else:
+        decision, seconds = first_decision
+        _check_decision(current, decision, scheduler)
+        result.schedule_seconds = result.schedule_seconds_total = seconds
+        result.decisions = 1
     result.estimated_accuracy = list(decision.estimated_accuracy)
     while True:
         now = current.now
@@ -189,6 +198,48 @@ def play_window(
     result.accuracy = [value / window for value in integral]
     result.retrained, result.finish_seconds = retrained, finish_seconds
     return result
+
+
+def timed_schedule(problem: Problem, scheduler: Scheduler, clock: Callable[[], float] = time.perf_counter) -> tuple[Decision, float]:
+    """The scheduler's first decision for a window and its wall time in seconds."""
+    started = clock()
+    decision = scheduler.schedule(problem)
+    return decision, clock() - started
+
+
+def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
+    """A JSON-able record of a played window: per stream accuracy, estimate, and the timeline."""
+    return {
+        "streams": {
+            name: {
+                "accuracy": outcome.accuracy[s],
+                "estimated_accuracy": outcome.estimated_accuracy[s],
+                "retrained": outcome.retrained[s],
+                "finish_seconds": outcome.finish_seconds[s],
+            }
+            for s, name in enumerate(stream_names)
+        },
+        "segments": [
+            {
+                "start_seconds": segment.start,
+                "end_seconds": segment.end,
+                "streams": {
+                    name: {
+                        "retrain_config": part.retrain_config,
+                        "train_share": part.train_share,
+                        "inference_config": part.inference_config,
+                        "inference_share": part.inference_share,
+                        "accuracy": part.accuracy,
+                    }
+                    for name, part in zip(stream_names, segment.streams)
+                },
+            }
+            for segment in outcome.segments
+        ],
+        "decisions": outcome.decisions,
+        "schedule_seconds": outcome.schedule_seconds,
+        "schedule_seconds_total": outcome.schedule_seconds_total,
+    }
 
 
 def _believed_problem(

@@ -1,0 +1,208 @@
+"""Edge models: torchvision backbones adapted to small object crops, with a hidden-layer head.
+
+An :class:`EdgeModel` is a torchvision backbone (random weights, nothing downloaded) whose
+classifier is replaced by a head ``Linear(features, hidden_size) + ReLU +
+Linear(hidden_size, num_classes)``; ``hidden_size`` is the paper's "size of the last hidden
+layer" (0 means a single ``Linear``). The model takes float images in [0, 1]
+(:func:`images_to_tensor` converts a window's uint8 crops) and normalises them itself.
+
+Each model is cut into *layer groups*, listed from the head backwards; a retraining
+configuration trains the last ``train_layers`` groups and freezes the rest
+(:func:`freeze_all_but_last`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+from torch.nn import functional
+
+from ekya.errors import EkyaError
+
+#: Per-channel mean and standard deviation of RGB images in [0, 1] (ImageNet statistics).
+_CHANNEL_MEAN = (0.485, 0.456, 0.406)
+_CHANNEL_STD = (0.229, 0.224, 0.225)
+
+
+def _resnet18() -> tuple[nn.Module, int, list[list[str]]]:
+    backbone = torchvision.models.resnet18(weights=None)
+    # A 3x3 stem: a 7x7 kernel is coarse for 32-pixel crops. Stride 2 and the max-pool stay,
+    # which keeps training affordable on a CPU (a stride-1 stem costs ~3x more).
+    backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
+    features = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    groups = [["layer4"], ["layer3"], ["layer2"], ["layer1"], ["conv1", "bn1"]]
+    return backbone, features, groups
+
+
+def _mobilenet_v2() -> tuple[nn.Module, int, list[list[str]]]:
+    backbone = torchvision.models.mobilenet_v2(weights=None)
+    features = backbone.classifier[-1].in_features
+    backbone.classifier = nn.Identity()
+    # Dropout of the ImageNet classifier is dropped with it; stages follow the channel widths.
+    stages = [(17, 19), (14, 17), (11, 14), (7, 11), (4, 7), (0, 4)]
+    groups = [[f"features.{index}" for index in range(start, stop)] for start, stop in stages]
+    return backbone, features, groups
+
+
+def _shufflenet_v2_x0_5() -> tuple[nn.Module, int, list[list[str]]]:
+    backbone = torchvision.models.shufflenet_v2_x0_5(weights=None)
+    # Its stem is already a 3x3 conv; dropping the max-pool keeps 2x2 maps in the last stage.
+    backbone.maxpool = nn.Identity()
+    features = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    groups = [["conv5"], ["stage4"], ["stage3"], ["stage2"], ["conv1"]]
+    return backbone, features, groups
+
+
+_BACKBONES: dict[str, Callable[[], tuple[nn.Module, int, list[list[str]]]]] = {
+    "resnet18": _resnet18,
+    "mobilenet_v2": _mobilenet_v2,
+    "shufflenet_v2_x0_5": _shufflenet_v2_x0_5,
+}
+
+#: Names accepted by :func:`build_model`.
+MODEL_NAMES: tuple[str, ...] = tuple(_BACKBONES)
+
+
+def build_head(features: int, hidden_size: int, num_classes: int) -> nn.Module:
+    """``Linear(features, hidden_size) + ReLU + Linear(hidden_size, num_classes)``; one Linear if hidden_size is 0."""
+    if hidden_size < 0:
+        raise EkyaError(f"hidden_size must be >= 0 (0 = no hidden layer), got {hidden_size}")
+    if hidden_size == 0:
+        return nn.Linear(features, num_classes)
+    return nn.Sequential(nn.Linear(features, hidden_size), nn.ReLU(inplace=True), nn.Linear(hidden_size, num_classes))
+
+
+class EdgeModel(nn.Module):
+    """A backbone plus a hidden-layer head, taking float RGB images in [0, 1] of shape (N, 3, H, W).
+
+    Args:
+        name: one of :data:`MODEL_NAMES`.
+        num_classes: number of output classes.
+        hidden_size: neurons of the head's hidden layer (0 = a single linear layer).
+    """
+
+    def __init__(self, name: str, num_classes: int = 6, hidden_size: int = 64) -> None:
+        super().__init__()
+        if name not in _BACKBONES:
+            raise EkyaError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
+        if num_classes < 1:
+            raise EkyaError(f"num_classes must be >= 1, got {num_classes}")
+        self.name = name
+        self.num_classes = int(num_classes)
+        self.hidden_size = int(hidden_size)
+        self.backbone, self.feature_size, self._backbone_groups = _BACKBONES[name]()
+        self.head = build_head(self.feature_size, self.hidden_size, self.num_classes)
+        self.register_buffer("channel_mean", torch.tensor(_CHANNEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("channel_std", torch.tensor(_CHANNEL_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, num_classes) of float images in [0, 1]."""
+        return self.head(self.backbone((images - self.channel_mean) / self.channel_std))
+
+    def config(self) -> dict[str, object]:
+        """What rebuilds this architecture: ``EdgeModel(**model.config())``."""
+        return {"name": self.name, "num_classes": self.num_classes, "hidden_size": self.hidden_size}
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """The trainable units, from the head backwards: ``[[head], [last stage], ..., [stem]]``."""
+        modules = dict(self.backbone.named_modules())
+        return [[self.head]] + [[modules[path] for path in group] for group in self._backbone_groups]
+
+
+def build_model(name: str = "resnet18", num_classes: int = 6, hidden_size: int = 64) -> EdgeModel:
+    """A randomly initialised edge model (seed the global torch RNG first for reproducible weights).
+
+    Raises:
+        EkyaError: for an unknown ``name`` (the message lists valid names) or a negative size.
+    """
+    return EdgeModel(name, num_classes=num_classes, hidden_size=hidden_size)
+
+
+def num_layer_groups(model: EdgeModel) -> int:
+    """How many layer groups ``model`` has (``train_layers="all"`` trains them all)."""
+    return len(model.layer_groups())
+
+
+def trained_groups(model: EdgeModel, train_layers: int | str) -> list[list[nn.Module]]:
+    """The layer groups that ``train_layers`` (a count from the head backwards, or "all") selects."""
+    groups = model.layer_groups()
+    if train_layers == "all":
+        return groups
+    if isinstance(train_layers, bool) or not isinstance(train_layers, int) or train_layers < 1:
+        raise EkyaError(f"train_layers must be an int >= 1 or 'all', got {train_layers!r}")
+    return groups[: min(train_layers, len(groups))]
+
+
+def freeze_all_but_last(model: EdgeModel, train_layers: int | str) -> list[nn.Parameter]:
+    """Make only the last ``train_layers`` layer groups trainable, in place; returns their parameters.
+
+    A count larger than the number of groups trains everything. Everything outside the
+    groups (nothing, for the built-in models) stays trainable only with ``"all"``.
+    """
+    train_all = train_layers == "all"
+    for parameter in model.parameters():
+        parameter.requires_grad_(train_all)
+    for group in trained_groups(model, train_layers):
+        for module in group:
+            for parameter in module.parameters():
+                parameter.requires_grad_(True)
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]
+
+
+def set_training_mode(model: EdgeModel, train_layers: int | str) -> None:
+    """``model.train()`` for the trained groups and ``eval()`` elsewhere, so frozen batch-norm statistics stay fixed."""
+    if train_layers == "all":
+        model.train()
+        return
+    model.eval()
+    for group in trained_groups(model, train_layers):
+        for module in group:
+            module.train()
+
+
+def with_new_head(model: EdgeModel, hidden_size: int) -> EdgeModel:
+    """A copy of ``model`` with the same backbone weights and a freshly initialised head of ``hidden_size``."""
+    copied = copy.deepcopy(model)
+    copied.hidden_size = int(hidden_size)
+    copied.head = build_head(copied.feature_size, copied.hidden_size, copied.num_classes).to(_device_of(model))
+    return copied
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def synchronize_device(device: str | torch.device) -> None:
+    """Wait for queued GPU work on ``device`` (no-op on CPU), so wall-clock timings are complete."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_to_tensor(images: np.ndarray, resolution: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Float tensor in [0, 1] of uint8 crops (N, 3, H, W), optionally seen at a lower resolution.
+
+    Args:
+        images: uint8 array (N, 3, H, W).
+        resolution: if given, each crop is downscaled to ``resolution x resolution`` pixels and
+            scaled back up to (H, W) (bilinear), losing detail like a low-resolution camera feed.
+        device: where the tensor goes.
+    """
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a uint8 array (N, 3, H, W), got {images.dtype} {images.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device).float().div_(255.0)
+    if resolution is None or len(tensor) == 0:
+        return tensor
+    if resolution < 1:
+        raise EkyaError(f"resolution must be >= 1 pixel, got {resolution}")
+    height, width = tensor.shape[-2:]
+    if resolution >= max(height, width):
+        return tensor
+    small = functional.interpolate(tensor, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+    return functional.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)

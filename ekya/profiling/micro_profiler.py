@@ -1,0 +1,220 @@
+"""The micro-profiler: estimate each retraining configuration's accuracy and GPU cost cheaply.
+
+Each configuration is trained for ``profile_epochs`` epochs on a sample that is
+``sample_fraction`` of the window's labeled data (the same sample for every
+configuration). Its per-epoch validation accuracies are fitted to a saturating curve
+(:mod:`ekya.profiling.curve_fit`) and extrapolated to the configuration's own data
+(``subsample`` of the window) and epochs; its measured seconds per epoch give a
+:class:`~ekya.profiling.cost_model.CostModel` scaled to the same data and epochs.
+
+The training itself is the caller's ``train_fn(config, sample_fraction, epochs) ->
+ProfileRun`` (real PyTorch training lives in ``ekya.training``; tests pass a fake), so this
+module is pure numpy/scipy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Protocol, Sequence
+
+import numpy as np
+
+from ekya.errors import EkyaError
+from ekya.profiling.cost_model import CostModel
+from ekya.profiling.curve_fit import DEFAULT_FAMILY, FAMILIES, AccuracyCurve, extrapolate, fit_accuracy_curve
+
+
+class ProfiledConfig(Protocol):
+    """What the profiler reads from a retraining configuration; anything else is opaque."""
+
+    name: str
+    subsample: float  # fraction of the window's labeled data the configuration trains on
+    epochs: int
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    """What ``train_fn`` measured while training one configuration on the profiling sample.
+
+    Attributes:
+        validation_accuracies: validation accuracy (fraction in [0, 1]) after epoch 1, 2, ...
+        seconds_per_epoch: GPU-seconds at 100% of one GPU for one epoch on the sample.
+        num_samples: number of samples in the training sample.
+        num_classes: number of distinct classes among those samples.
+        startup_seconds: fixed GPU-seconds of the run (model load, data loader start), if measured.
+    """
+
+    validation_accuracies: Sequence[float]
+    seconds_per_epoch: float
+    num_samples: int
+    num_classes: int
+    startup_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConfigEstimate:
+    """The profiler's estimate for one retraining configuration in one window.
+
+    Attributes:
+        config_name: the configuration's name.
+        accuracy: estimated accuracy (fraction in [0, 1]) after retraining on its full data and epochs.
+        gpu_seconds: estimated GPU-seconds at 100% of one GPU of that retraining.
+        curve: the accuracy curve fitted to the profiled epochs (x in epochs on the sample).
+        profiling_gpu_seconds: GPU-seconds spent profiling it (a run shared by several
+            configurations is split evenly between them).
+    """
+
+    config_name: str
+    accuracy: float
+    gpu_seconds: float
+    curve: AccuracyCurve
+    profiling_gpu_seconds: float
+
+
+#: ``train_fn(config, sample_fraction, epochs)``: train ``config`` for ``epochs`` epochs on
+#: ``sample_fraction`` of the window's labeled data and report what was measured.
+TrainFunction = Callable[[Any, float, int], ProfileRun]
+
+
+def total_profiling_gpu_seconds(estimates: Sequence[ConfigEstimate]) -> float:
+    """GPU-seconds (at 100% of one GPU) the profiler spent producing ``estimates``."""
+    return float(sum(estimate.profiling_gpu_seconds for estimate in estimates))
+
+
+def check_sample_labels(labels: np.ndarray, what: str = "profiling sample") -> None:
+    """Raise :class:`EkyaError` if ``labels`` is empty or holds a single class."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        raise EkyaError(f"{what} is empty: no labeled samples to train on")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise EkyaError(f"{what} has a single class ({classes[0]!r}); a classifier cannot be trained or validated on it")
+
+
+class MicroProfiler:
+    """Estimates accuracy and GPU cost of retraining configurations from short runs on a sample.
+
+    After the micro-profiler of Ekya (NSDI'22, section 4.3), with the curve fit of Optimus
+    (EuroSys'18) or a better family (see :mod:`ekya.profiling.curve_fit`).
+
+    Args:
+        sample_fraction: share of the window's labeled data used for profiling, in (0, 1].
+        profile_epochs: epochs each configuration is trained for when profiled, >= 1.
+        seed: seed of :meth:`sample_indices` (which samples form the profiling sample).
+        curve_family: accuracy-curve family, a key of ``curve_fit.FAMILIES``.
+    """
+
+    def __init__(self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY) -> None:
+        if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
+            raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
+        if int(profile_epochs) != profile_epochs or profile_epochs < 1:
+            raise EkyaError(f"profiler profile_epochs must be an integer >= 1, got {profile_epochs!r}")
+        if curve_family not in FAMILIES:
+            raise EkyaError(f"unknown accuracy-curve family {curve_family!r}; valid: {sorted(FAMILIES)}")
+        self.sample_fraction = float(sample_fraction)
+        self.profile_epochs = int(profile_epochs)
+        self.seed = int(seed)
+        self.curve_family = curve_family
+
+    def sample_size(self, window_num_samples: int) -> int:
+        """Number of samples in the profiling sample of a window of ``window_num_samples`` samples."""
+        size = int(round(self.sample_fraction * window_num_samples))
+        if size < 1:
+            raise EkyaError(
+                f"profiling sample is empty: {self.sample_fraction:g} of {window_num_samples} labeled samples rounds to 0"
+            )
+        return size
+
+    def sample_indices(self, labels: np.ndarray, window_index: int = 0) -> np.ndarray:
+        """Sorted indices of the profiling sample among a window's ``labels``.
+
+        Uniform without replacement, deterministic in (seed, window_index).
+
+        Raises:
+            EkyaError: the sample is empty or holds a single class.
+        """
+        labels = np.asarray(labels)
+        size = self.sample_size(len(labels))
+        rng = np.random.default_rng([self.seed, window_index])
+        indices = np.sort(rng.choice(len(labels), size=size, replace=False))
+        check_sample_labels(labels[indices], f"profiling sample of window {window_index}")
+        return indices
+
+    def profile(
+        self,
+        configs: Sequence[ProfiledConfig],
+        train_fn: TrainFunction,
+        window_num_samples: int,
+        profile_key: Callable[[Any], Hashable] | None = None,
+    ) -> list[ConfigEstimate]:
+        """Estimate every configuration's accuracy and GPU-seconds in a window.
+
+        Args:
+            configs: retraining configurations (attributes ``name``, ``subsample``, ``epochs``).
+            train_fn: ``train_fn(config, sample_fraction, epochs) -> ProfileRun``.
+            window_num_samples: labeled samples available for retraining in the window.
+            profile_key: configurations with equal keys share one profiling run (e.g. key
+                on everything but subsample and epochs, which profiling does not use);
+                default: one run per configuration.
+
+        Returns:
+            One estimate per configuration, in the order given.
+
+        Raises:
+            EkyaError: duplicate names, a bad subsample or epochs, an empty profiling
+                sample or one with a single class (the caller decides what to do).
+        """
+        if window_num_samples < 1:
+            raise EkyaError(f"window has {window_num_samples} labeled samples; the profiling sample would be empty")
+        self.sample_size(window_num_samples)
+        names = [config.name for config in configs]
+        if len(set(names)) != len(names):
+            raise EkyaError(f"retraining configuration names must be distinct, got {names}")
+        key_of = profile_key if profile_key is not None else (lambda config: config.name)
+        keys = [key_of(config) for config in configs]
+        sharing = Counter(keys)
+        runs: dict[Hashable, tuple[ProfileRun, AccuracyCurve]] = {}
+        estimates = []
+        for config, key in zip(configs, keys):
+            _check_config(config)
+            if key not in runs:
+                run = train_fn(config, self.sample_fraction, self.profile_epochs)
+                _check_run(run, config.name)
+                accuracies = np.asarray(run.validation_accuracies, dtype=np.float64)
+                runs[key] = (run, fit_accuracy_curve(np.arange(1, len(accuracies) + 1), accuracies, self.curve_family))
+            run, curve = runs[key]
+            full_samples = max(1, int(round(config.subsample * window_num_samples)))
+            cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds)
+            profiling_seconds = run.seconds_per_epoch * len(run.validation_accuracies) + run.startup_seconds
+            estimates.append(
+                ConfigEstimate(
+                    config_name=config.name,
+                    accuracy=float(extrapolate(curve, config.epochs, run.num_samples / window_num_samples, config.subsample)),
+                    gpu_seconds=cost_model.gpu_seconds(full_samples, config.epochs),
+                    curve=curve,
+                    profiling_gpu_seconds=profiling_seconds / sharing[key],
+                )
+            )
+        return estimates
+
+
+def _check_config(config: ProfiledConfig) -> None:
+    if not (np.isfinite(config.subsample) and config.subsample > 0):
+        raise EkyaError(f"retraining config {config.name!r}: subsample must be a fraction > 0, got {config.subsample!r}")
+    if int(config.epochs) != config.epochs or config.epochs < 0:
+        raise EkyaError(f"retraining config {config.name!r}: epochs must be an integer >= 0, got {config.epochs!r}")
+
+
+def _check_run(run: ProfileRun, config_name: str) -> None:
+    if run.num_samples < 1:
+        raise EkyaError(f"profiling sample of config {config_name!r} is empty: no labeled samples to train on")
+    if run.num_classes < 2:
+        raise EkyaError(
+            f"profiling sample of config {config_name!r} has {run.num_classes} class(es); "
+            "a classifier cannot be trained or validated on fewer than 2"
+        )
+    if len(run.validation_accuracies) == 0:
+        raise EkyaError(f"profiling run of config {config_name!r} reported no per-epoch validation accuracies")
+    if not (np.isfinite(run.seconds_per_epoch) and run.seconds_per_epoch >= 0):
+        raise EkyaError(f"profiling run of config {config_name!r}: seconds_per_epoch must be >= 0, got {run.seconds_per_epoch!r}")

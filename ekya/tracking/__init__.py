@@ -1,0 +1,1 @@
+"""MLflow logging and reading runs back for comparisons and plots."""

@@ -1,0 +1,168 @@
+"""The one place the platform talks to MLflow: runs, params, per-window metrics, artifacts.
+
+The store is SQLite (``sqlite:///mlruns/mlflow.db``) with artifacts in a folder beside it
+(MLflow 3 wants a database store). SQLite allows one writer at a time, so only the flow logs,
+never concurrent tasks. A run that ends with an exception is marked FAILED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+
+#: Tag holding the Hydra sweep folder shared by a multirun's parent and child runs.
+SWEEP_TAG = "ekya.sweep_dir"
+PARENT_TAG = "ekya.sweep_parent"
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become their JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(value, default=str)
+        else:
+            flat[name] = value
+    return flat
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts beside a SQLite store: ``sqlite:///x/mlflow.db`` -> ``file:///abs/x/artifacts``."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri[len("sqlite:///") :])
+    return (database.parent.resolve() / "artifacts").as_uri()
+
+
+class RunLogger:
+    """One MLflow run of one experiment configuration.
+
+    Args:
+        tracking_uri: MLflow tracking URI, e.g. ``sqlite:///mlruns/mlflow.db``.
+        experiment: MLflow experiment name.
+        run_name: the run's display name.
+        params: flattened configuration logged as params.
+        tags: extra tags (dataset, scheduler, git sha ...).
+        sweep_dir: the Hydra sweep folder when part of a multirun: the run becomes a child of
+            the sweep's parent run (created by the first point).
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment: str,
+        run_name: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str] | None = None,
+        sweep_dir: str | None = None,
+    ) -> None:
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = (
+            found.experiment_id
+            if found is not None
+            else self.client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
+        )
+        all_tags = dict(tags or {})
+        all_tags["mlflow.runName"] = run_name
+        if sweep_dir:
+            all_tags[SWEEP_TAG] = sweep_dir
+            all_tags["mlflow.parentRunId"] = self._sweep_parent(sweep_dir, all_tags)
+        self.run_id = self.client.create_run(self.experiment_id, tags=all_tags).info.run_id
+        try:
+            self.log_params(params)
+        except BaseException:
+            self.finish(failed=True)
+            raise
+
+    def _sweep_parent(self, sweep_dir: str, tags: Mapping[str, str]) -> str:
+        query = f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{PARENT_TAG}` = 'true'"
+        existing = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        if existing:
+            return existing[0].info.run_id
+        parent_tags = {k: v for k, v in tags.items() if not k.startswith("mlflow.")}
+        parent_tags.update({PARENT_TAG: "true", SWEEP_TAG: sweep_dir, "mlflow.runName": f"sweep {Path(sweep_dir).name}"})
+        return self.client.create_run(self.experiment_id, tags=parent_tags).info.run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [mlflow.entities.Param(str(k), str(v)[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        entries = [
+            mlflow.entities.Metric(key, float(value), int(mlflow.utils.time.get_current_time_millis()), step or 0)
+            for key, value in metrics.items()
+        ]
+        for start in range(0, len(entries), 500):
+            self.client.log_batch(self.run_id, metrics=entries[start : start + 500])
+
+    def log_json(self, artifact_path: str, payload: Any) -> None:
+        """Write ``payload`` as JSON at ``artifact_path`` (e.g. ``windows/0/schedule.json``)."""
+        self._log_file(artifact_path, lambda path: Path(path).write_text(json.dumps(payload, indent=2, default=_jsonable)))
+
+    def log_figure(self, artifact_path: str, figure: Any) -> None:
+        """Save a matplotlib figure as PNG at ``artifact_path`` (e.g. ``plots/accuracy.png``)."""
+        self._log_file(artifact_path, lambda path: figure.savefig(path, dpi=120, bbox_inches="tight"))
+
+    def log_file(self, artifact_dir: str, local_path: str | os.PathLike) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_dir)
+
+    def _log_file(self, artifact_path: str, write) -> None:
+        folder, name = os.path.split(artifact_path)
+        with tempfile.TemporaryDirectory() as scratch:
+            local = os.path.join(scratch, name)
+            write(local)
+            self.client.log_artifact(self.run_id, local, folder or None)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def finish(self, failed: bool = False) -> None:
+        status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.client.set_terminated(self.run_id, status=status)
+
+    def __enter__(self) -> "RunLogger":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.finish(failed=kind is not None)
+
+
+def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str) -> None:
+    """Mark a multirun's parent run FINISHED (called when the sweep ends)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    query = f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{PARENT_TAG}` = 'true'"
+    for run in client.search_runs([found.experiment_id], filter_string=query):
+        client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def iter_runs(tracking_uri: str, experiment: str, filter_string: str = "") -> Iterator[Any]:
+    """Runs of ``experiment`` matching ``filter_string`` (for reports)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return iter(())
+    return iter(client.search_runs([found.experiment_id], filter_string=filter_string, max_results=10000))
