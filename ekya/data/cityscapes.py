@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: CityscapesSource(
             root=args.root, split=args.split, frames_per_window=args.frames_per_window,
             seconds_per_frame=args.seconds_per_frame, min_box_pixels=args.min_box_pixels,
-            crop_resolution=args.crop_resolution, cache_dir=cache_dir_argument(args), strict=args.strict,
+            crop_resolution=args.crop_resolution, cache_dir=cache_dir_argument(args, "cityscapes"), strict=args.strict,
         ),
         check=args.check,
     )

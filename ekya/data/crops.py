@@ -349,6 +349,8 @@ class CroppedStreamSource(StreamSource):
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
     ) -> None:
+        if not window_seconds > 0:
+            raise EkyaError(f"window_seconds must be > 0 seconds, got {window_seconds}")
         super().__init__(window_seconds)
         if int(crop_resolution) != crop_resolution or crop_resolution < 1:
             raise EkyaError(f"crop_resolution must be a positive whole number of pixels, got {crop_resolution}")
@@ -388,7 +390,8 @@ class CroppedStreamSource(StreamSource):
         if not found:
             raise EkyaError(f"{self.kind}: no streams found ({self._where()})")
         known = set(found)
-        for option, names in (("stream_names", self._requested_streams or []), ("holdout_streams", self._holdout_names)):
+        options = (("stream_names", self._requested_streams or []), ("holdout_streams", self._holdout_names))
+        for option, names in options:
             unknown = [name for name in names if name not in known]
             if unknown:
                 raise EkyaError(
@@ -454,7 +457,9 @@ class CroppedStreamSource(StreamSource):
     def holdout(self) -> list[Window]:
         return [self.window(stream, k) for stream in self._holdout_names for k in range(self._num_windows(stream))]
 
-    def _cached(self, unit: str, key_params: dict, create: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def _cached(
+        self, unit: str, key_params: dict, create: Callable[[], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
         """The crop arrays of ``unit``: ``create()`` through the cache when there is one.
 
         ``key_params`` must hold everything the result depends on (file digests, options);
@@ -528,14 +533,15 @@ def add_common_arguments(parser, default_window_seconds: float | None = None) ->
     if default_window_seconds is not None:
         parser.add_argument("--window-seconds", type=float, default=default_window_seconds, help="window length, seconds")
     parser.add_argument("--crop-resolution", type=int, default=32, help="crop side, pixels")
-    parser.add_argument("--cache-dir", default=None, help="decoded-crop cache folder (default: <root>/cache)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="decoded-crop cache folder (default: .cache/crops/<name>, where Hydra runs look)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument("--strict", action="store_true", help="fail on bad frames/boxes instead of skipping them")
     parser.add_argument("--check", action="store_true", help="load every window once (fills the cache) and summarise")
 
 
-def cache_dir_argument(args) -> str | None:
-    """The cache folder the common arguments ask for."""
+def cache_dir_argument(args, name: str) -> str | None:
+    """The cache folder the common arguments ask for (default: the one conf/dataset/<name>.yaml uses)."""
     if args.no_cache:
         return None
-    return args.cache_dir or str(Path(args.root) / "cache")
+    return args.cache_dir or str(Path(".cache") / "crops" / name)

@@ -152,7 +152,7 @@ class _SceneTrack:
         # Camera profile (constant).
         self._base_logits = rng.normal(0.0, 1.0, _NUM_CLASSES)
         # Hold-out cameras sweep the day faster so a few windows cover day, dusk and night.
-        self._hour_step = rng.uniform(6.0, 9.0) if holdout else rng.uniform(2.5, 4.0)
+        self._hour_step = rng.uniform(6.0, 9.0) if holdout else rng.uniform(2.0, 3.0)
         self._hue_drift = rng.choice([-1.0, 1.0]) * rng.uniform(15.0, 25.0)
         background_hue = rng.uniform(0, 360)
         self._background = _hsv_to_rgb(
@@ -186,15 +186,19 @@ class _SceneTrack:
     def _advance(self) -> None:
         rng = self._rng
         self._logit_walk = self._logit_walk + rng.normal(0.0, 0.7, _NUM_CLASSES)
+        was_present = self._present.copy()
         flip_presence = rng.random(_NUM_CLASSES) < np.where(self._present, 0.15, 0.5)
         self._present = self._present ^ flip_presence
         self._ensure_present()
+        # A class that (re)appears starts rare and grows over the next windows.
+        appeared = self._present & ~was_present
+        self._logit_walk[appeared] = np.minimum(self._logit_walk[appeared], self._logit_walk.mean() - 1.0) - 0.5
         self._hour = (self._hour + self._hour_step) % 24.0
-        if rng.random() < 0.4:
+        if rng.random() < 0.3:
             self._weather = str(rng.choice(_WEATHERS, p=[0.4, 0.2, 0.2, 0.2]))
             self._weather_strength = 0.0 if self._weather == "clear" else float(rng.uniform(0.4, 1.0))
         self._hues = (self._hues + self._hue_drift + rng.normal(0.0, 8.0, _NUM_CLASSES)) % 360
-        if rng.random() < 0.3:
+        if rng.random() < 0.2:
             first, second = rng.choice(_NUM_CLASSES, size=2, replace=False)
             self._hues[[first, second]] = self._hues[[second, first]]
         self._saturation = _bounded_walk(rng, self._saturation, 0.1, 0.35, 0.95)

@@ -52,8 +52,8 @@ from ekya.data.crops import (
     cache_dir_argument,
     check_boxes,
     cli_main,
+    concat_crops,
     crop_boxes,
-    empty_crops,
     label_index,
 )
 from ekya.data.cache import cache_key
@@ -76,7 +76,7 @@ class Clip:
         path, sample_list: the files.
         fps: average frame rate, frames per second; duration_seconds: clip length, seconds.
         width, height: frame size, pixels.
-        frame_index: (K,) 0-based frame index of each kept sample (frame id - 1).
+        frame_index: (K,) 0-based frame index of each kept sample (frame id - 1), ascending.
         boxes: (K, 4) clipped ``[x0, y0, x1, y1]`` pixels; labels: (K,) class indices.
         lines: (K,) sample-list line number of each sample (header is line 1).
     """
@@ -214,7 +214,8 @@ class VideoSource(CroppedStreamSource):
         mapped = good & np.isin(safe_classes, list(self.class_map))
         self.skip_log.record(str(sample_list), "other_classes", int((good & ~mapped).sum()), skipped=False)
         self.skip_log.record(str(sample_list), "small_boxes", int((mapped & check.small).sum()), skipped=False)
-        keep = mapped & ~check.small
+        keep = np.flatnonzero(mapped & ~check.small)
+        keep = keep[np.argsort(safe_ids[keep], kind="stable")]  # by frame, for searchsorted
         return Clip(
             path=path,
             sample_list=sample_list,
@@ -313,7 +314,7 @@ class VideoSource(CroppedStreamSource):
         count = self._num_windows(clip.path.stem)
         stop = count - 1 if last_window is None else last_window
         first_wanted = 0 if last_window is None else self._window_frames(clip, last_window)[0]
-        frames_wanted = np.unique(clip.frame_index[clip.frame_index >= first_wanted])
+        frames_wanted = np.unique(clip.frame_index[_rows_between(clip, first_wanted, np.iinfo(np.int64).max)])
         crops_by_frame: dict[int, dict[str, np.ndarray]] = {}
         try:
             with av.open(str(clip.path)) as container:
@@ -337,7 +338,7 @@ class VideoSource(CroppedStreamSource):
         return {k: self._assemble_window(clip, k, crops_by_frame) for k in windows}
 
     def _crop_frame(self, clip: Clip, index: int, frame: np.ndarray) -> dict[str, np.ndarray]:
-        rows = np.flatnonzero(clip.frame_index == index)
+        rows = _rows_between(clip, index, index + 1)
         if frame.shape[0] != clip.height or frame.shape[1] != clip.width:
             self.skip_log.check("frames", [f"{clip.path}: frame {index + 1} is {frame.shape[1]}x{frame.shape[0]}, "
                                            f"not {clip.width}x{clip.height}"])
@@ -355,9 +356,12 @@ class VideoSource(CroppedStreamSource):
         end = int(math.ceil((index + 1) * self.window_seconds * clip.fps - 1e-6))
         return first, end
 
-    def _assemble_window(self, clip: Clip, index: int, crops_by_frame: dict[int, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def _assemble_window(
+        self, clip: Clip, index: int, crops_by_frame: dict[int, dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """Crop arrays of window ``index`` from the decoded frames; sample frames never decoded are counted."""
         first, end = self._window_frames(clip, index)
-        wanted = np.unique(clip.frame_index[(clip.frame_index >= first) & (clip.frame_index < end)])
+        wanted = np.unique(clip.frame_index[_rows_between(clip, first, end)])
         parts, missing = [], []
         for frame_index in wanted:
             crops = crops_by_frame.get(int(frame_index))
@@ -367,11 +371,14 @@ class VideoSource(CroppedStreamSource):
             else:
                 parts.append(crops)
         self.skip_log.check("frames", missing)
-        if parts:
-            arrays = {name: np.concatenate([p[name] for p in parts]) for name in ("images", "labels", "frame_ids", "timestamps")}
-        else:
-            arrays = empty_crops(self.crop_resolution)
+        arrays = concat_crops(parts, self.crop_resolution)
         return {**arrays, **SkipLog.count_arrays({"frames": len(missing)}, {})}
+
+
+def _rows_between(clip: Clip, first: int, end: int) -> np.ndarray:
+    """Rows of ``clip``'s samples with frame index in ``[first, end)``."""
+    start, stop = np.searchsorted(clip.frame_index, [first, end], side="left")
+    return np.arange(start, stop)
 
 
 def _contains(sorted_values: np.ndarray, value: int) -> bool:
@@ -441,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             root=args.root, window_seconds=args.window_seconds, sample_list_dir=args.sample_list_dir,
             sample_list_pattern=args.sample_list_pattern, box_units=args.box_units,
             min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args), strict=args.strict, name=args.name,
+            cache_dir=cache_dir_argument(args, args.name), strict=args.strict, name=args.name,
         ),
         check=args.check,
     )

@@ -217,10 +217,12 @@ class WaymoSource(CroppedStreamSource):
 
     def _overlapping(self, stream: str, index: int) -> list[SegmentPart]:
         start, end = index * self.window_seconds, (index + 1) * self.window_seconds
-        return [p for p in self._parts[stream] if p.offset_seconds < end and p.offset_seconds + p.duration_seconds > start]
+        parts = self._parts[stream]
+        return [p for p in parts if p.offset_seconds < end and p.offset_seconds + p.duration_seconds > start]
 
     def _describe_window(self, stream: str, index: int) -> str:
-        files = ", ".join(str(self._component_file("camera_image", p.segment)) for p in self._overlapping(stream, index))
+        parts = self._overlapping(stream, index)
+        files = ", ".join(str(self._component_file("camera_image", p.segment)) for p in parts)
         start = index * self.window_seconds
         return f"seconds [{start:g}, {start + self.window_seconds:g}) from {files}"
 
@@ -400,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: WaymoSource(
             root=args.root, split=args.split, window_seconds=args.window_seconds, cameras=args.cameras,
             stream_by=args.stream_by, min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args), strict=args.strict,
+            cache_dir=cache_dir_argument(args, "waymo"), strict=args.strict,
         ),
         check=args.check,
     )

@@ -89,7 +89,9 @@ class ThroughputTable:
         share_array = np.asarray(shares, dtype=np.float64)
         throughput_array = np.asarray(throughputs, dtype=np.float64)
         if share_array.ndim != 1 or share_array.shape != throughput_array.shape or len(share_array) == 0:
-            raise EkyaError(f"throughput table needs equal-length non-empty 1-D shares and throughputs, got {shares!r} and {throughputs!r}")
+            raise EkyaError(
+                f"throughput table needs equal-length non-empty 1-D shares and throughputs, got {shares!r} and {throughputs!r}"
+            )
         if not np.all(np.isfinite(share_array)) or np.any(share_array <= 0):
             raise EkyaError(f"GPU shares must be finite and > 0, got {share_array.tolist()}")
         if not np.all(np.isfinite(throughput_array)) or np.any(throughput_array <= 0):
@@ -148,7 +150,8 @@ class ThroughputTable:
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
         if not rows or tuple(cell.strip() for cell in rows[0]) != THROUGHPUT_COLUMNS:
-            raise EkyaError(f"{path}: first row must be the header {','.join(THROUGHPUT_COLUMNS)}, got {rows[0] if rows else 'an empty file'}")
+            found = rows[0] if rows else "an empty file"
+            raise EkyaError(f"{path}: first row must be the header {','.join(THROUGHPUT_COLUMNS)}, got {found}")
         shares, throughputs = [], []
         for line_number, row in enumerate(rows[1:], start=2):
             if not row:
@@ -156,7 +159,9 @@ class ThroughputTable:
             try:
                 share, throughput = (float(cell) for cell in row)
             except ValueError:
-                raise EkyaError(f"{path}, line {line_number}: expected two numbers (gpu_share, relative_throughput), got {row}") from None
+                raise EkyaError(
+                    f"{path}, line {line_number}: expected two numbers (gpu_share, relative_throughput), got {row}"
+                ) from None
             shares.append(share)
             throughputs.append(throughput)
         try:

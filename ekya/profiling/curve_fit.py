@@ -144,11 +144,16 @@ def _power_guesses(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
 
 
 FAMILIES: dict[str, _Family] = {
-    "inverse": _Family("inverse", ("a", "b", "c"), _inverse, _inverse_jacobian, (0.0, _POSITIVE, _POSITIVE), (1.0, np.inf, np.inf), _inverse_guesses),
-    "exponential": _Family(
-        "exponential", ("a", "g", "k"), _exponential, _exponential_jacobian, (0.0, 0.0, _POSITIVE), (1.0, np.inf, np.inf), _exponential_guesses
+    "inverse": _Family(
+        "inverse", ("a", "b", "c"), _inverse, _inverse_jacobian, (0.0, _POSITIVE, _POSITIVE), (1.0, np.inf, np.inf), _inverse_guesses
     ),
-    "power": _Family("power", ("a", "g", "p"), _power, _power_jacobian, (0.0, 0.0, _POSITIVE), (1.0, np.inf, np.inf), _power_guesses),
+    "exponential": _Family(
+        "exponential", ("a", "g", "k"), _exponential, _exponential_jacobian, (0.0, 0.0, _POSITIVE), (1.0, np.inf, np.inf),
+        _exponential_guesses,
+    ),
+    "power": _Family(
+        "power", ("a", "g", "p"), _power, _power_jacobian, (0.0, 0.0, _POSITIVE), (1.0, np.inf, np.inf), _power_guesses
+    ),
 }
 #: Name of the constant curve produced by the fallback rules (parameters: the value).
 CONSTANT = "constant"
@@ -174,6 +179,11 @@ class AccuracyCurve:
     family: str
     parameters: tuple[float, ...]
     fallback: str | None = None
+
+    def __post_init__(self) -> None:
+        expected = 1 if self.family == CONSTANT else len(_family(self.family).parameter_names)
+        if len(self.parameters) != expected or not all(np.isfinite(self.parameters)):
+            raise EkyaError(f"{self.family} curve needs {expected} finite parameters, got {self.parameters!r}")
 
     def predict(self, epochs: float | np.ndarray) -> float | np.ndarray:
         """Accuracy (fraction in [0, 1]) after ``epochs`` sample-epochs (>= 0); non-decreasing in epochs.
@@ -204,7 +214,9 @@ def _constant(value: float, fallback: str) -> AccuracyCurve:
 
 def _check_points(epochs: np.ndarray, accuracies: np.ndarray) -> None:
     if epochs.ndim != 1 or accuracies.ndim != 1 or len(epochs) != len(accuracies):
-        raise EkyaError(f"epochs and accuracies must be 1-D of equal length, got shapes {epochs.shape} and {accuracies.shape}")
+        raise EkyaError(
+            f"epochs and accuracies must be 1-D of equal length, got shapes {epochs.shape} and {accuracies.shape}"
+        )
     if len(epochs) == 0:
         raise EkyaError("cannot fit an accuracy curve to zero points")
     if not np.all(np.isfinite(epochs)) or np.any(epochs < 0):
@@ -213,7 +225,9 @@ def _check_points(epochs: np.ndarray, accuracies: np.ndarray) -> None:
         raise EkyaError(f"accuracies must be fractions in [0, 1], got {accuracies.tolist()}")
 
 
-def fit_accuracy_curve(epochs: np.ndarray | list[float], accuracies: np.ndarray | list[float], family: str = DEFAULT_FAMILY) -> AccuracyCurve:
+def fit_accuracy_curve(
+    epochs: np.ndarray | list[float], accuracies: np.ndarray | list[float], family: str = DEFAULT_FAMILY
+) -> AccuracyCurve:
     """Fit validation accuracies (fractions in [0, 1]) measured after ``epochs`` epochs.
 
     Uses bounded least squares (``scipy.optimize.least_squares``, trust-region reflective)
@@ -244,7 +258,12 @@ def fit_accuracy_curve(epochs: np.ndarray | list[float], accuracies: np.ndarray 
         start = np.clip(guess, lower + 1e-12, np.where(np.isfinite(upper), upper - 1e-12, guess))
         try:
             result = least_squares(
-                lambda p: shape.formula(x, p) - y, start, jac=lambda p: shape.jacobian(x, p), bounds=(lower, upper), method="trf", max_nfev=MAX_EVALUATIONS
+                lambda p: shape.formula(x, p) - y,
+                start,
+                jac=lambda p: shape.jacobian(x, p),
+                bounds=(lower, upper),
+                method="trf",
+                max_nfev=MAX_EVALUATIONS,
             )
         except (ValueError, FloatingPointError, np.linalg.LinAlgError):
             continue
@@ -255,7 +274,9 @@ def fit_accuracy_curve(epochs: np.ndarray | list[float], accuracies: np.ndarray 
     return AccuracyCurve(shape.name, tuple(float(p) for p in best_parameters), None)
 
 
-def extrapolate(curve: AccuracyCurve, epochs: float | np.ndarray, sample_fraction: float, full_fraction: float) -> float | np.ndarray:
+def extrapolate(
+    curve: AccuracyCurve, epochs: float | np.ndarray, sample_fraction: float, full_fraction: float
+) -> float | np.ndarray:
     """Predicted accuracy (fraction in [0, 1]) of ``epochs`` epochs on ``full_fraction`` of the data.
 
     ``curve`` was fitted on epochs of a sample that is ``sample_fraction`` of the data; it
@@ -288,7 +309,9 @@ def _true_curve(family: str, asymptote: float, first: float, progress: float) ->
     return AccuracyCurve(family, (asymptote, gap * 2.0**exponent, exponent))
 
 
-def family_benchmark(draws: int = 60, noise_std_points: float = 1.0, seed: int = 0, profile_epochs: int = 5) -> dict[str, float]:
+def family_benchmark(
+    draws: int = 60, noise_std_points: float = 1.0, seed: int = 0, profile_epochs: int = 5
+) -> dict[str, float]:
     """Mean absolute extrapolation error, in accuracy points, of each family on synthetic curves.
 
     Each draw picks a true family (cycling through all), an asymptote in [0.7, 0.98], an

@@ -105,7 +105,9 @@ class MicroProfiler:
         curve_family: accuracy-curve family, a key of ``curve_fit.FAMILIES``.
     """
 
-    def __init__(self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY) -> None:
+    def __init__(
+        self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY
+    ) -> None:
         if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
             raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
         if int(profile_epochs) != profile_epochs or profile_epochs < 1:
@@ -182,15 +184,20 @@ class MicroProfiler:
                 run = train_fn(config, self.sample_fraction, self.profile_epochs)
                 _check_run(run, config.name)
                 accuracies = np.asarray(run.validation_accuracies, dtype=np.float64)
-                runs[key] = (run, fit_accuracy_curve(np.arange(1, len(accuracies) + 1), accuracies, self.curve_family))
+                try:
+                    curve = fit_accuracy_curve(np.arange(1, len(accuracies) + 1), accuracies, self.curve_family)
+                except EkyaError as error:
+                    raise EkyaError(f"profiling run of config {config.name!r}: {error}") from None
+                runs[key] = (run, curve)
             run, curve = runs[key]
+            sample_fraction = run.num_samples / window_num_samples
             full_samples = max(1, int(round(config.subsample * window_num_samples)))
             cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds)
             profiling_seconds = run.seconds_per_epoch * len(run.validation_accuracies) + run.startup_seconds
             estimates.append(
                 ConfigEstimate(
                     config_name=config.name,
-                    accuracy=float(extrapolate(curve, config.epochs, run.num_samples / window_num_samples, config.subsample)),
+                    accuracy=float(extrapolate(curve, config.epochs, sample_fraction, config.subsample)),
                     gpu_seconds=cost_model.gpu_seconds(full_samples, config.epochs),
                     curve=curve,
                     profiling_gpu_seconds=profiling_seconds / sharing[key],
@@ -217,4 +224,6 @@ def _check_run(run: ProfileRun, config_name: str) -> None:
     if len(run.validation_accuracies) == 0:
         raise EkyaError(f"profiling run of config {config_name!r} reported no per-epoch validation accuracies")
     if not (np.isfinite(run.seconds_per_epoch) and run.seconds_per_epoch >= 0):
-        raise EkyaError(f"profiling run of config {config_name!r}: seconds_per_epoch must be >= 0, got {run.seconds_per_epoch!r}")
+        raise EkyaError(
+            f"profiling run of config {config_name!r}: seconds_per_epoch must be >= 0, got {run.seconds_per_epoch!r}"
+        )

@@ -17,7 +17,9 @@ def _as_vectors(costs: np.ndarray | list[float], accuracies: np.ndarray | list[f
     cost_array = np.asarray(costs, dtype=np.float64)
     accuracy_array = np.asarray(accuracies, dtype=np.float64)
     if cost_array.ndim != 1 or cost_array.shape != accuracy_array.shape:
-        raise EkyaError(f"costs and accuracies must be 1-D of equal length, got shapes {cost_array.shape} and {accuracy_array.shape}")
+        raise EkyaError(
+            f"costs and accuracies must be 1-D of equal length, got shapes {cost_array.shape} and {accuracy_array.shape}"
+        )
     if not (np.all(np.isfinite(cost_array)) and np.all(np.isfinite(accuracy_array))):
         raise EkyaError(f"costs and accuracies must be finite, got {cost_array.tolist()} and {accuracy_array.tolist()}")
     return cost_array, accuracy_array
@@ -101,7 +103,9 @@ def prune_configs(
     if len(set(config_names)) != len(config_names):
         raise EkyaError(f"config names must be distinct, got {config_names}")
     if window_index < 0 or every_windows < 1 or floor < 1:
-        raise EkyaError(f"need window_index >= 0, every_windows >= 1, floor >= 1; got {window_index}, {every_windows}, {floor}")
+        raise EkyaError(
+            f"need window_index >= 0, every_windows >= 1, floor >= 1; got {window_index}, {every_windows}, {floor}"
+        )
     if not 0 <= fraction < 1:
         raise EkyaError(f"pruning fraction must be in [0, 1), got {fraction}")
     if window_index == 0 or window_index % every_windows != 0:

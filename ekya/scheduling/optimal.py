@@ -113,14 +113,24 @@ class _Solver:
         return float(self._count(options)) ** max(1, depth)
 
     def _count(self, options: list[list[tuple[int, int, float]]]) -> int:
+        """Number of allocations at one decision point, by dynamic programming over streams."""
+        # ways[(units used by inference, training jobs)] = number of partial combinations
+        ways: dict[tuple[int, int], int] = {(0, 0): 1}
+        for stream_options in options:
+            following: dict[tuple[int, int], int] = {}
+            for (used, trainers), count in ways.items():
+                for units, retrain_index, _ in stream_options:
+                    key = (used + units, trainers + (retrain_index >= 0))
+                    if key[0] <= self.units:
+                        following[key] = following.get(key, 0) + count
+            ways = following
         total = 0
-        for combo in itertools.product(*options):
-            used = sum(o[0] for o in combo)
-            if used > self.units:
-                continue
-            training = sum(1 for o in combo if o[1] >= 0)
+        for (used, trainers), count in ways.items():
             left = self.units - used
-            total += math.comb(left - 1, training - 1) if training and left >= training else (1 if not training else 0)
+            if trainers == 0:
+                total += count
+            elif left >= trainers:
+                total += count * math.comb(left - 1, trainers - 1)
         return total
 
     def solve(self, problem: Problem) -> _Plan:

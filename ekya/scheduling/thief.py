@@ -59,26 +59,34 @@ class ThiefScheduler(Scheduler):
 
 
 class _ValueTable:
-    """Lazily computed per-stream values V_s[inference units][training units]."""
+    """Lazily computed per-stream values V_s(inference units, training units), memoised.
+
+    Missing entries are computed in one vectorised call per request.
+    """
 
     def __init__(self, problem: Problem, models: Sequence[StreamAccuracyModel]) -> None:
-        self.units = problem.units
         self.delta = problem.delta
         self.models = models
-        self.rows: list[dict[int, list[float]]] = [{} for _ in models]
+        self.values: list[dict[tuple[int, int], float]] = [{} for _ in models]
 
-    def value(self, stream: int, inference_units: int, train_units: int) -> float:
-        row = self.rows[stream].get(inference_units)
-        if row is None:
-            train = np.arange(self.units - inference_units + 1) * self.delta
-            inference = np.full(len(train), inference_units * self.delta)
-            row = self.models[stream].choose(inference, train).value.tolist()
-            self.rows[stream][inference_units] = row
-        return row[train_units]
+    def path(self, stream: int, pairs: list[tuple[int, int]]) -> list[float]:
+        known = self.values[stream]
+        missing = [pair for pair in pairs if pair not in known]
+        if missing:
+            units = np.array(missing, dtype=float) * self.delta
+            computed = self.models[stream].choose(units[:, 0], units[:, 1]).value.tolist()
+            known.update(zip(missing, computed))
+        return [known[pair] for pair in pairs]
 
 
 def _steal(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int) -> tuple[list[int], list[int]]:
-    """Algorithm 1 on the Δ grid; returns inference and training units per stream."""
+    """Algorithm 1 on the Δ grid; returns inference and training units per stream.
+
+    A thief stealing from a victim walks a path of m = 1, 2, ... quanta until the victim has
+    none left and keeps the best point strictly better than where it started. For jobs of two
+    different streams the value of a point is the thief stream's gain plus the victim stream's
+    loss; both paths are memoised per job until that job's stream changes.
+    """
     table = _ValueTable(problem, models)
     streams = len(problem.streams)
     # Jobs: one inference job per stream, then one training job per stream that may retrain.
@@ -89,33 +97,61 @@ def _steal(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int)
     for job in range(units % jobs):
         allocation[job] += 1
     train_job = {job_stream[j]: j for j in range(streams, jobs)}
+    version = [0] * streams
+    # job -> (stream version, value changes when the job gains (or loses) m = 0, 1, ... quanta)
+    gain_paths: dict[int, tuple[int, list[float]]] = {}
+    loss_paths: dict[int, tuple[int, list[float]]] = {}
 
-    def contribution(alloc: list[int], stream: int) -> float:
-        job = train_job.get(stream)
-        return table.value(stream, alloc[stream], alloc[job] if job is not None else 0)
+    def pairs(job: int, changes: range) -> list[tuple[int, int]]:
+        stream = job_stream[job]
+        inference = allocation[stream]
+        training = allocation[train_job[stream]] if stream in train_job else 0
+        if job < streams:
+            return [(inference + m, training) for m in changes]
+        return [(inference, training + m) for m in changes]
 
-    best = allocation
-    best_value = sum(contribution(best, s) for s in range(streams))
+    def change_path(job: int, steps: int, sign: int) -> list[float]:
+        cache = gain_paths if sign > 0 else loss_paths
+        stream = job_stream[job]
+        cached = cache.get(job)
+        if cached is None or cached[0] != version[stream] or len(cached[1]) <= steps:
+            longest = max(steps, max(allocation)) if sign > 0 else allocation[job]
+            values = table.path(stream, pairs(job, range(0, sign * (longest + 1), sign)))
+            cached = (version[stream], [v - values[0] for v in values])
+            cache[job] = cached
+        return cached[1]
+
     for _ in range(passes):
-        start_value = best_value
+        improved = False
         for thief in range(jobs):
+            thief_stream = job_stream[thief]
             for victim in range(jobs):
-                if thief == victim:
+                steps = allocation[victim]
+                if thief == victim or steps == 0:
                     continue
-                affected = {job_stream[thief], job_stream[victim]}
-                reference, reference_value = best, best_value
-                temp = list(best)
-                while True:
-                    temp[victim] -= 1
-                    temp[thief] += 1
-                    if temp[victim] < 0:
-                        break
-                    value = reference_value + sum(contribution(temp, s) - contribution(reference, s) for s in affected)
-                    if value > best_value + _IMPROVEMENT:
-                        best, best_value = list(temp), value
-                        reference, reference_value = best, value
-        if best_value <= start_value + _IMPROVEMENT:
+                victim_stream = job_stream[victim]
+                if thief_stream == victim_stream:
+                    inference, training = pairs(thief, range(1))[0]
+                    into_inference = 1 if thief < streams else -1
+                    path = [(inference + into_inference * m, training - into_inference * m) for m in range(steps + 1)]
+                    values = table.path(thief_stream, path)
+                    gains = [v - values[0] for v in values]
+                else:
+                    thief_gain = change_path(thief, steps, +1)
+                    victim_loss = change_path(victim, steps, -1)
+                    gains = [thief_gain[m] + victim_loss[m] for m in range(steps + 1)]
+                best_steps, best_gain = 0, _IMPROVEMENT
+                for m in range(1, steps + 1):
+                    if gains[m] > best_gain:
+                        best_steps, best_gain = m, gains[m]
+                if best_steps:
+                    allocation[thief] += best_steps
+                    allocation[victim] -= best_steps
+                    version[thief_stream] += 1
+                    version[victim_stream] += 1
+                    improved = True
+        if not improved:
             break
-    inference_units = best[:streams]
-    train_units = [best[train_job[s]] if s in train_job else 0 for s in range(streams)]
+    inference_units = allocation[:streams]
+    train_units = [allocation[train_job[s]] if s in train_job else 0 for s in range(streams)]
     return inference_units, train_units

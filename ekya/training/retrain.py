@@ -136,6 +136,8 @@ def retrain(
             validation_accuracy.append(evaluate(trained, validation, device=device))
 
     trained.eval()
+    for parameter in trained.parameters():  # the returned model carries no freezing state
+        parameter.requires_grad_(True)
     return TrainResult(
         model=trained,
         config=config,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ekya.data.base import Window
 
@@ -18,3 +19,13 @@ def toy_window() -> Window:
         frame_ids=np.arange(n, dtype=np.int64) // 4,
         timestamps=(np.arange(n) // 4).astype(np.float64),
     )
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run torch on one thread: on a small shared machine, two threads that compete with other
+    processes are several times slower (results do not depend on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -60,7 +60,7 @@ def test_extrapolation_is_monotone_and_bounded_for_random_parameters(family):
 def test_fits_of_random_points_are_finite_monotone_and_bounded():
     rng = np.random.default_rng(1)
     grid = np.linspace(0.0, 500.0, 101)
-    for draw in range(60):
+    for draw in range(30):
         accuracies = rng.uniform(0.0, 1.0, size=int(rng.integers(1, 8)))
         curve = fit_accuracy_curve(np.arange(1, len(accuracies) + 1), accuracies, sorted(FAMILIES)[draw % 3])
         predicted = curve.predict(grid)
@@ -81,7 +81,9 @@ def test_decreasing_points_use_the_mean_of_the_last_points():
     assert curve.predict(0.0) == curve.predict(1e6) == pytest.approx(np.mean(accuracies[-TAIL_POINTS:]))
 
 
-@pytest.mark.parametrize(("epochs", "accuracies", "expected"), [([3], [0.42], 0.42), ([1, 2], [0.3, 0.5], 0.5), ([2, 1], [0.5, 0.3], 0.5)])
+@pytest.mark.parametrize(
+    ("epochs", "accuracies", "expected"), [([3], [0.42], 0.42), ([1, 2], [0.3, 0.5], 0.5), ([2, 1], [0.5, 0.3], 0.5)]
+)
 def test_too_few_points_use_the_last_value(epochs, accuracies, expected):
     curve = fit_accuracy_curve(epochs, accuracies)
     assert curve.fallback == "too_few_points"
@@ -126,3 +128,8 @@ def test_extrapolation_maps_full_training_to_equal_samples_seen():
 def test_default_family_has_the_lowest_extrapolation_error_on_noisy_curves():
     errors = family_benchmark(draws=30, noise_std_points=1.0, seed=0)
     assert min(errors, key=errors.get) == DEFAULT_FAMILY
+
+
+def test_curve_with_wrong_parameter_count_raises():
+    with pytest.raises(EkyaError, match="3 finite parameters"):
+        AccuracyCurve("power", (0.9, 0.5))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ekya.data.base import Window
 
@@ -36,3 +37,13 @@ def train_window() -> Window:
 @pytest.fixture
 def test_window() -> Window:
     return colour_pattern_window(60, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run torch on one thread: on a small shared machine, two threads that compete with other
+    processes are several times slower (results do not depend on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ekya.errors import EkyaError
+from ekya.models.factory import build_model
+from ekya.training.config import RetrainConfig
+from ekya.training.retrain import concatenate_windows, evaluate, retrain, subsample_indices
+
+from .conftest import colour_pattern_window
+
+
+def _config(**changes) -> RetrainConfig:
+    fields = dict(name="t", train_layers=2, hidden_size=16, subsample=1.0, epochs=1, batch_size=16, learning_rate=0.01)
+    return RetrainConfig(**{**fields, **changes})
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model("resnet18", hidden_size=16)
+
+
+def _weights(model):
+    return {name: tensor.clone() for name, tensor in model.state_dict().items()}
+
+
+def test_same_seed_gives_same_weights_and_input_model_is_untouched(model, train_window):
+    before = _weights(model)
+    first = retrain(model, train_window, _config(subsample=0.5), seed=3)
+    second = retrain(model, train_window, _config(subsample=0.5), seed=3)
+    other = retrain(model, train_window, _config(subsample=0.5), seed=4)
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert any(not torch.equal(t, other.model.state_dict()[n]) for n, t in first.model.state_dict().items())
+    assert all(torch.equal(t, before[n]) for n, t in model.state_dict().items())
+    assert first.model is not model and not first.model.training
+    assert all(p.requires_grad for p in first.model.parameters())
+
+
+def test_global_random_state_is_left_alone(model, train_window):
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    retrain(model, train_window, _config(train_layers=1, hidden_size=8), seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_frozen_groups_keep_weights_and_batch_norm_statistics(model, train_window):
+    result = retrain(model, train_window, _config(train_layers=2), seed=0)
+    after = result.model.state_dict()
+    changed = {name for name, tensor in model.state_dict().items() if not torch.equal(tensor, after[name])}
+    assert changed and all(name.startswith(("head.", "backbone.layer4.")) for name in changed)
+    assert any(name.startswith("backbone.layer4.") for name in changed)
+
+
+def test_counts_follow_subsample_epochs_and_batch_size(model, train_window):
+    result = retrain(model, train_window, _config(train_layers=1, subsample=0.5, epochs=3, batch_size=20), seed=0)
+    assert result.num_samples == 48 and result.epochs == 3
+    assert result.samples_processed == 144
+    assert result.optimizer_steps == 3 * math.ceil(48 / 20)
+    assert result.compute_seconds > 0
+    assert result.seconds_per_epoch == pytest.approx(result.compute_seconds / 3)
+
+
+def test_cost_grows_with_epochs_and_data(model, train_window):
+    small = retrain(model, train_window, _config(train_layers=1, subsample=0.25, epochs=1), seed=0)
+    more_epochs = retrain(model, train_window, _config(train_layers=1, subsample=0.25, epochs=4), seed=0)
+    more_data = retrain(model, train_window, _config(train_layers=1, subsample=1.0, epochs=1), seed=0)
+    assert more_epochs.samples_processed == 4 * small.samples_processed
+    assert more_data.samples_processed == 4 * small.samples_processed
+    assert more_epochs.optimizer_steps == 4 * small.optimizer_steps
+    assert more_data.optimizer_steps == 4 * small.optimizer_steps
+
+
+def test_retraining_learns_colour_patterns_and_reports_validation_per_epoch(model, train_window, test_window):
+    untrained = evaluate(model, test_window)
+    result = retrain(model, train_window, _config(train_layers=1, epochs=4, learning_rate=0.05), seed=0,
+                     validation=test_window, progress=True)
+    assert len(result.validation_accuracy) == 4
+    assert result.validation_accuracy[-1] == pytest.approx(evaluate(result.model, test_window))
+    assert result.validation_accuracy[-1] >= 0.8 > untrained + 0.3
+    assert result.train_accuracy > 0.5
+
+
+def test_new_hidden_size_replaces_the_head(model, train_window):
+    result = retrain(model, train_window, _config(train_layers=1, hidden_size=0), seed=0)
+    assert result.model.hidden_size == 0 and isinstance(result.model.head, torch.nn.Linear)
+    backbone_before = model.backbone.state_dict()
+    assert all(torch.equal(t, backbone_before[n]) for n, t in result.model.backbone.state_dict().items())
+
+
+def test_several_windows_are_trained_on_together(model):
+    windows = [colour_pattern_window(30, seed=5), colour_pattern_window(18, seed=6, index=1)]
+    images, labels = concatenate_windows(windows)
+    assert images.shape == (48, 3, 16, 16) and np.array_equal(labels[30:], windows[1].labels)
+    assert retrain(model, windows, _config(train_layers=1), seed=0).num_samples == 48
+
+
+def test_bad_training_data(model, train_window):
+    with pytest.raises(EkyaError, match="empty"):
+        concatenate_windows([])
+    with pytest.raises(EkyaError, match="different sizes"):
+        concatenate_windows([train_window, colour_pattern_window(6, seed=0, size=8)])
+    small = build_model("shufflenet_v2_x0_5", num_classes=3, hidden_size=0)
+    with pytest.raises(EkyaError, match=r"labels must be in 0\.\.2"):
+        retrain(small, train_window, _config(train_layers=1), seed=0)
+
+
+def test_subsample_is_uniform_without_repeats_and_seeded():
+    chosen = subsample_indices(1000, 0.3, seed=1)
+    assert len(chosen) == 300 == len(np.unique(chosen))
+    assert np.array_equal(chosen, subsample_indices(1000, 0.3, seed=1))
+    assert not np.array_equal(chosen, subsample_indices(1000, 0.3, seed=2))
+    assert 0.35 < chosen.mean() / 1000 < 0.65
+    assert len(subsample_indices(5, 0.01, seed=0)) == 1
+
+
+def test_evaluate_at_lower_resolution_runs_and_empty_window_scores_zero(model, test_window):
+    accuracy = evaluate(model, test_window, resolution=8)
+    assert 0.0 <= accuracy <= 1.0
+    empty = colour_pattern_window(3, seed=0)
+    empty = type(empty)(stream="e", index=0, start_seconds=0, end_seconds=1, images=empty.images[:0],
+                        labels=empty.labels[:0], frame_ids=empty.frame_ids[:0], timestamps=empty.timestamps[:0])
+    assert evaluate(model, empty) == 0.0
