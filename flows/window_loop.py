@@ -21,10 +21,9 @@ from prefect import flow, task
 
 from ekya.errors import EkyaError
 from ekya.execution.simulated import SimulatedRun
-from ekya.execution.timeline import WindowOutcome, outcome_record, play_window, timed_schedule
+from ekya.execution.timeline import StreamOutcomes, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.execution.trace import load_trace
 from ekya.scheduling import Decision, Problem, Scheduler, StreamProblem, build_scheduler
-from ekya.execution.timeline import StreamOutcomes
 from ekya.tracking.metrics import window_metrics
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.tracking.plots import accuracy_figure, allocation_figure
@@ -138,6 +137,7 @@ def main(cfg: DictConfig) -> float:
     hydra_config = hydra.core.hydra_config.HydraConfig.get()
     sweep_dir = str(Path(hydra_config.sweep.dir).resolve()) if hydra_config.mode.name == "MULTIRUN" else None
     try:
+        build_run(config)  # fail on bad input before Prefect or MLflow start
         return window_loop(config, sweep_dir)["summary/accuracy_mean"]
     except EkyaError as error:
         print(f"error: {error}", file=sys.stderr)

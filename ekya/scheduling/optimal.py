@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ekya.errors import EkyaError
 from ekya.scheduling.accuracy_model import AMIN_PENALTY
 from ekya.scheduling.base import Scheduler, build_decision, stream_models
 from ekya.scheduling.dynamics import advance
 from ekya.scheduling.problem import Decision, Problem, StreamDecision
 
 
-class InstanceTooLarge(ValueError):
+class InstanceTooLarge(EkyaError):
     """The optimum of this instance cannot be searched within the configured budget."""
 
 
