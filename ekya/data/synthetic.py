@@ -408,75 +408,111 @@ def _box_blur(images: np.ndarray, passes: int) -> np.ndarray:
     return images
 
 
+@dataclass
+class _CropDraws:
+    """Random variables of each crop, shape (N, ...): geometry, pose and colours before lighting (0..1)."""
+
+    scale: np.ndarray  # object size, fraction of the crop
+    aspect: np.ndarray  # horizontal stretch (viewpoint)
+    tilt: np.ndarray  # rotation, radians
+    facing: np.ndarray  # +1 right, -1 left
+    centre: np.ndarray  # (N, 2) offset of the object centre, crop units [-1, 1]
+    pose: np.ndarray  # uniform in [-1, 1]: stride, cabin shift, lean ...
+    body: np.ndarray  # (N, 3) palette colour
+    secondary: np.ndarray  # (N, 3)
+    dark: np.ndarray  # (N, 3)
+    glass: np.ndarray  # (N, 3)
+    skin: np.ndarray  # (N, 3)
+    background: np.ndarray  # (N, 3)
+    texture_phase: np.ndarray
+    background_phase: np.ndarray  # (N, 2)
+
+    @classmethod
+    def sample(cls, scene: Scene, labels: np.ndarray, rng: np.random.Generator) -> "_CropDraws":
+        n = len(labels)
+        on_palette = rng.random(n) >= 0.15  # some objects wear an off-palette colour
+        hues = np.where(on_palette, scene.palette_hues[labels] + rng.normal(0.0, 10.0, n), rng.uniform(0, 360, n))
+        saturation = np.clip(scene.palette_saturation + rng.normal(0.0, 0.08, n), 0.05, 1.0)
+        draws = cls(
+            scale=scene.object_scale * rng.uniform(0.85, 1.15, n),
+            aspect=scene.aspect * rng.uniform(0.9, 1.1, n),
+            tilt=np.radians(scene.tilt_degrees + rng.normal(0.0, 5.0, n)),
+            facing=np.where(rng.random(n) < scene.flip_probability, -1.0, 1.0),
+            centre=rng.normal(0.0, 0.06, (n, 2)),
+            pose=rng.uniform(-1.0, 1.0, n),
+            body=_hsv_to_rgb(hues % 360, saturation, rng.uniform(0.45, 0.95, n)),
+            secondary=_hsv_to_rgb(rng.uniform(0, 360, n), rng.uniform(0.0, 0.4, n), rng.uniform(0.15, 0.55, n)),
+            dark=np.repeat(rng.uniform(0.04, 0.14, (n, 1)), 3, axis=1),
+            glass=np.array([0.55, 0.65, 0.78]) * rng.uniform(0.5, 1.0, (n, 1)),
+            skin=_SKIN_TONES[rng.integers(0, len(_SKIN_TONES), n)],
+            background=np.clip(scene.background_rgb + rng.normal(0.0, 0.06, (n, 3)), 0.0, 1.0),
+            texture_phase=rng.uniform(0.0, 2 * math.pi, n),
+            background_phase=rng.uniform(0.0, 2 * math.pi, (n, 2)),
+        )
+        for name, value in vars(draws).items():
+            setattr(draws, name, value.astype(np.float32))
+        return draws
+
+
 def render_crops(scene: Scene, labels: np.ndarray, resolution: int, rng: np.random.Generator) -> np.ndarray:
     """Draw one crop per label under ``scene``; returns uint8 (N, 3, resolution, resolution)."""
-    n = len(labels)
-    f32 = np.float32
-    grid = ((np.arange(resolution, dtype=f32) + 0.5) / resolution * 2.0 - 1.0).astype(f32)
+    grid = ((np.arange(resolution) + 0.5) / resolution * 2.0 - 1.0).astype(np.float32)
     x, y = grid[None, None, :], grid[None, :, None]
-
-    # Per-crop geometry: scale, stretch (viewpoint), tilt, direction, position.
-    scale = (scene.object_scale * rng.uniform(0.85, 1.15, n)).astype(f32)
-    aspect = (scene.aspect * rng.uniform(0.9, 1.1, n)).astype(f32)
-    tilt = np.radians(scene.tilt_degrees + rng.normal(0.0, 5.0, n)).astype(f32)
-    facing = np.where(rng.random(n) < scene.flip_probability, -1.0, 1.0).astype(f32)
-    centre = rng.normal(0.0, 0.06, (n, 2)).astype(f32)
-    pose = rng.uniform(-1.0, 1.0, n).astype(f32)
-
-    # Colours before lighting, 0..1.
-    on_palette = rng.random(n) >= 0.15
-    hues = np.where(on_palette, scene.palette_hues[labels] + rng.normal(0.0, 10.0, n), rng.uniform(0, 360, n))
-    saturation = np.clip(scene.palette_saturation + rng.normal(0.0, 0.08, n), 0.05, 1.0)
-    body_rgb = _hsv_to_rgb(hues % 360, saturation, rng.uniform(0.45, 0.95, n)).astype(f32)
-    secondary_rgb = _hsv_to_rgb(rng.uniform(0, 360, n), rng.uniform(0.0, 0.4, n), rng.uniform(0.15, 0.55, n)).astype(f32)
-    dark_rgb = np.repeat(rng.uniform(0.04, 0.14, (n, 1)), 3, axis=1).astype(f32)
-    glass_rgb = (np.array([0.55, 0.65, 0.78]) * rng.uniform(0.5, 1.0, (n, 1))).astype(f32)
-    skin_rgb = _SKIN_TONES[rng.integers(0, len(_SKIN_TONES), n)].astype(f32)
-    background_rgb = np.clip(scene.background_rgb + rng.normal(0.0, 0.06, (n, 3)), 0.0, 1.0).astype(f32)
-    texture_phase = rng.uniform(0.0, 2 * math.pi, n).astype(f32)
-    background_phase = rng.uniform(0.0, 2 * math.pi, (n, 2)).astype(f32)
-
-    # Background: base colour, a vertical gradient and a soft low-frequency pattern.
-    pattern = 0.06 * np.sin(3.0 * x + background_phase[:, 0, None, None]) * np.cos(2.5 * y + background_phase[:, 1, None, None])
-    shade = 1.0 + 0.15 * y + pattern  # (n, H, W)
-    images = background_rgb[:, :, None, None] * shade[:, None, :, :]
-
-    for class_index, drawer in enumerate(_DRAWERS):
+    draws = _CropDraws.sample(scene, labels, rng)
+    images = _background(draws, x, y)
+    for class_index in range(_NUM_CLASSES):
         members = np.flatnonzero(labels == class_index)
-        if members.size == 0:
-            continue
-        s = scale[members, None, None]
-        cos_t, sin_t = np.cos(tilt[members])[:, None, None], np.sin(tilt[members])[:, None, None]
-        dx = x - centre[members, 0, None, None]
-        dy = y - centre[members, 1, None, None]
-        u = facing[members, None, None] * (cos_t * dx + sin_t * dy) / (s * aspect[members, None, None])
-        v = (-sin_t * dx + cos_t * dy) / s
-        pixel = (2.0 / resolution) / (s * np.minimum(aspect[members, None, None], 1.0))
-        angle = _stripe_angle(class_index)
-        stripes = 1.0 + scene.texture_amplitude * np.sin(
-            math.pi * scene.texture_frequency * (u * math.cos(angle) + v * math.sin(angle)) + texture_phase[members, None, None]
-        )
-        parts = _Parts(
-            u=u,
-            v=v,
-            pose=pose[members, None, None],
-            body=body_rgb[members, :, None, None] * stripes[:, None, :, :],
-            secondary=secondary_rgb[members, :, None, None],
-            dark=dark_rgb[members, :, None, None],
-            glass=glass_rgb[members, :, None, None],
-            skin=skin_rgb[members, :, None, None],
-        )
-        canvas = images[members]
-        for distance, colour in drawer(parts):
-            alpha = _coverage(distance, pixel)[:, None, :, :]
-            canvas = canvas + alpha * (colour - canvas)
-        images[members] = canvas
-
+        if members.size:
+            images[members] = _paint_objects(images[members], class_index, draws, members, scene, x, y)
     images = _occlude(images, scene, rng, x, y)
     images = _light(images, scene, rng)
     images = _weather(images, scene, rng, x, y)
-    images = images + rng.normal(0.0, scene.noise_sigma, images.shape).astype(f32)
+    images = images + rng.normal(0.0, scene.noise_sigma, images.shape).astype(np.float32)
     return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+def _background(draws: _CropDraws, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Base colour with a vertical gradient and a soft low-frequency pattern, (N, 3, H, W)."""
+    phase = draws.background_phase[:, :, None, None]
+    pattern = 0.06 * np.sin(3.0 * x + phase[:, 0]) * np.cos(2.5 * y + phase[:, 1])
+    shade = 1.0 + 0.15 * y + pattern
+    return draws.background[:, :, None, None] * shade[:, None, :, :]
+
+
+def _paint_objects(
+    canvas: np.ndarray, class_index: int, draws: _CropDraws, members: np.ndarray, scene: Scene, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """Paint the objects of one class onto their crops ``canvas`` (n, 3, H, W), layer by layer."""
+
+    def per_crop(values: np.ndarray) -> np.ndarray:
+        """(N,) -> (n, 1, 1) and (N, 3) -> (n, 3, 1, 1): broadcastable over the pixels of the members."""
+        selected = values[members]
+        return selected[:, None, None] if selected.ndim == 1 else selected[:, :, None, None]
+
+    scale, aspect, facing = per_crop(draws.scale), per_crop(draws.aspect), per_crop(draws.facing)
+    cos_t, sin_t = np.cos(per_crop(draws.tilt)), np.sin(per_crop(draws.tilt))
+    dx, dy = x - per_crop(draws.centre[:, 0]), y - per_crop(draws.centre[:, 1])
+    u = facing * (cos_t * dx + sin_t * dy) / (scale * aspect)
+    v = (-sin_t * dx + cos_t * dy) / scale
+    pixel = (2.0 / x.shape[-1]) / (scale * np.minimum(aspect, 1.0))  # one pixel in canonical units
+    angle = _stripe_angle(class_index)
+    stripes = 1.0 + scene.texture_amplitude * np.sin(
+        math.pi * scene.texture_frequency * (u * math.cos(angle) + v * math.sin(angle)) + per_crop(draws.texture_phase)
+    )
+    parts = _Parts(
+        u=u,
+        v=v,
+        pose=per_crop(draws.pose),
+        body=per_crop(draws.body) * stripes[:, None, :, :],
+        secondary=per_crop(draws.secondary),
+        dark=per_crop(draws.dark),
+        glass=per_crop(draws.glass),
+        skin=per_crop(draws.skin),
+    )
+    for distance, colour in _DRAWERS[class_index](parts):
+        alpha = _coverage(distance, pixel)[:, None, :, :]
+        canvas = canvas + alpha * (colour - canvas)
+    return canvas
 
 
 def _stripe_angle(class_index: int) -> float:
@@ -593,7 +629,6 @@ class SyntheticSource(StreamSource):
         self._holdout_names = [f"holdout{i}" for i in range(holdout_streams)]
         self._identity: dict[str, tuple[int, int]] = {name: (_CAMERA_KIND, i) for i, name in enumerate(self._camera_names)}
         self._identity.update({name: (_HOLDOUT_KIND, i) for i, name in enumerate(self._holdout_names)})
-        self._tracks: dict[str, _SceneTrack] = {}
 
     # ---- StreamSource
     @property
@@ -660,11 +695,11 @@ class SyntheticSource(StreamSource):
         return np.random.SeedSequence([self.parameters["seed"], kind, number, purpose, index])
 
     def _scene(self, stream: str, index: int) -> Scene:
-        track = self._tracks.get(stream)
-        if track is None:
-            kind, _ = self._lookup(stream)
-            rng = np.random.default_rng(self._seed_sequence(stream, _SCENE_PURPOSE, 0))
-            track = self._tracks[stream] = _SceneTrack(rng, holdout=kind == _HOLDOUT_KIND)
+        # Replayed from window 0 on every call (microseconds): no mutable state, so the
+        # source is thread-safe and picklable.
+        kind, _ = self._lookup(stream)
+        rng = np.random.default_rng(self._seed_sequence(stream, _SCENE_PURPOSE, 0))
+        track = _SceneTrack(rng, holdout=kind == _HOLDOUT_KIND)
         track.extend_to(index + 1)
         return track.scenes[index]
 

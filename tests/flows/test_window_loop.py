@@ -1,0 +1,104 @@
+"""The window loop end to end: Prefect flow, MLflow run, artifacts, bad input from the command line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ekya.errors import EkyaError
+from flows.window_loop import window_loop
+from tests.flows.helpers import PROJECT_ROOT, compose_config
+
+
+def only_run(tracking_uri, experiment):
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, (client.search_runs([found.experiment_id]) if found else [])
+
+
+def test_paper_example_logs_metrics_schedules_and_plots(tmp_path):
+    config = compose_config(tmp_path, "experiment=paper_example", "scheduler=uniform")
+    summary = window_loop(config)
+    assert 100 * summary["summary/accuracy_mean"] == pytest.approx(56.09, abs=0.01)
+
+    client, runs = only_run(config["tracking"]["uri"], "paper_example")
+    (run,) = runs
+    assert run.info.status == "FINISHED"
+    assert run.data.params["scheduler.name"] == "uniform"
+    assert run.data.params["scheduler.retrain_config"] == "high"
+    assert run.data.params["resolved.gpus"] == "3.0"
+    assert run.data.tags["scheduler"] == "uniform"
+    history = client.get_metric_history(run.info.run_id, "accuracy/mean")
+    assert [m.step for m in history] == [0, 1]
+    assert [round(100 * m.value, 2) for m in history] == [47.29, 64.89]
+    for key in ("accuracy/A", "accuracy/B", "estimated_accuracy/mean", "gpu_seconds/train", "gpu_seconds/inference",
+                "gpu_seconds/overhead", "schedule_seconds", "schedule_seconds_total", "summary/accuracy_mean"):
+        assert key in run.data.metrics, key
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/allocation.png", "plots/accuracy.png"}
+    local = client.download_artifacts(run.info.run_id, "windows/0/schedule.json", str(tmp_path))
+    record = json.loads(open(local).read())
+    assert record["window"] == 0
+    assert record["streams"]["A"]["retrained"] == "Cfg1"
+    assert record["segments"][0]["streams"]["B"]["train_share"] == pytest.approx(0.75)
+
+
+def test_error_inside_a_run_marks_it_failed(tmp_path):
+    config = compose_config(tmp_path, "experiment=paper_example", "scheduler=optimal", "scheduler.max_search_size=1")
+    with pytest.raises(EkyaError, match="too large"):
+        window_loop(config)
+    _, runs = only_run(config["tracking"]["uri"], "paper_example")
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def cli(tmp_path, *overrides, multirun=False):
+    env = dict(os.environ, HYDRA_FULL_ERROR="0")
+    return subprocess.run(
+        [sys.executable, "-m", "flows.window_loop", *(["-m"] if multirun else []),
+         f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"hydra.run.dir={tmp_path}/outputs", *overrides],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["gpus=0"], "error: gpus must be > 0, got 0"),
+        (["delta=5"], "error: delta must be in (0, gpus=3.0], got 5"),
+        (["streams=7"], "error: streams=7 but the dataset has 2 streams"),
+        (["scheduler=uniform", "scheduler.retrain_config=best"], "unknown retraining configuration 'best'; valid: high, low, Cfg1, Cfg2"),
+        (["executor.trace=/nonexistent"], "trace folder /nonexistent does not exist"),
+    ],
+)
+def test_bad_values_exit_with_one_clear_message(tmp_path, overrides, message):
+    result = cli(tmp_path, "experiment=paper_example", *overrides)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing half-written
+
+
+def test_unknown_scheduler_lists_the_valid_ones(tmp_path):
+    result = cli(tmp_path, "experiment=paper_example", "scheduler=magic")
+    assert result.returncode != 0
+    assert "Could not find 'scheduler/magic'" in result.stderr
+    assert "thief" in result.stderr and "uniform" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_multirun_makes_one_parent_and_a_child_per_point(tmp_path):
+    result = cli(tmp_path, "experiment=paper_example", "scheduler=thief,uniform", "gpus=2,3",
+                 f"hydra.sweep.dir={tmp_path}/sweep", multirun=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, runs = only_run(f"sqlite:///{tmp_path}/mlruns/mlflow.db", "paper_example")
+    parents = [r for r in runs if r.data.tags.get("ekya.sweep_parent") == "true"]
+    children = [r for r in runs if r not in parents]
+    assert len(parents) == 1 and len(children) == 4
+    assert parents[0].info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {(r.data.params["scheduler.name"], r.data.params["gpus"]) for r in children} == {
+        ("thief", "2"), ("thief", "3"), ("uniform", "2"), ("uniform", "3")}
