@@ -11,10 +11,11 @@ class FixedConfigScheduler(ThiefScheduler):
     Args:
         retrain_config: the only retraining configuration streams may use (aliases resolved first).
         passes: sweeps over all (thief, victim) pairs, as for the thief.
+        extra_starts: extra starting allocations, as for the thief.
     """
 
     name = "fixed_config"
 
-    def __init__(self, retrain_config: str, passes: int = 1) -> None:
-        super().__init__(passes=passes, allowed_configs=[retrain_config])
+    def __init__(self, retrain_config: str, passes: int = 1, extra_starts: bool = True) -> None:
+        super().__init__(passes=passes, extra_starts=extra_starts, allowed_configs=[retrain_config])
         self.retrain_config = retrain_config

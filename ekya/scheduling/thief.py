@@ -32,23 +32,28 @@ class ThiefScheduler(Scheduler):
     Args:
         passes: how many times to sweep all (thief, victim) pairs; the paper sweeps once.
             Further sweeps run only while the previous one improved the allocation.
+        extra_starts: also steal from two more starting allocations (every inference job at
+            what its best configuration needs, or at the least share that meets aMIN, with the
+            rest split over training jobs) and keep the best result; the paper starts from the
+            fair allocation only.
         allowed_configs: restrict pending streams to these retraining configurations
             (used by the Ekya-FixedConfig ablation); None allows all.
     """
 
     name = "thief"
 
-    def __init__(self, passes: int = 1, allowed_configs: Sequence[str] | None = None) -> None:
+    def __init__(self, passes: int = 1, extra_starts: bool = True, allowed_configs: Sequence[str] | None = None) -> None:
         if passes < 1:
             raise ValueError(f"passes must be >= 1, got {passes}")
         self.passes = int(passes)
+        self.extra_starts = bool(extra_starts)
         self.allowed_configs = tuple(allowed_configs) if allowed_configs is not None else None
 
     def schedule(self, problem: Problem) -> Decision:
         if self.allowed_configs is not None:
             problem = restrict_retrain_configs(problem, self.allowed_configs)
         models = stream_models(problem)
-        inference_units, train_units = _steal(problem, models, self.passes)
+        inference_units, train_units = _allocate(problem, models, self.passes, self.extra_starts)
         delta = problem.delta
         return build_decision(
             problem,
@@ -79,23 +84,17 @@ class _ValueTable:
         return [known[pair] for pair in pairs]
 
 
-def _steal(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int) -> tuple[list[int], list[int]]:
-    """Algorithm 1 on the Δ grid; returns inference and training units per stream.
+def _steal(problem: Problem, table: "_ValueTable", job_stream: list[int], allocation: list[int], passes: int) -> list[int]:
+    """Algorithm 1 on the Δ grid from ``allocation`` (units per job); returns the final allocation.
 
     A thief stealing from a victim walks a path of m = 1, 2, ... quanta until the victim has
     none left and keeps the best point strictly better than where it started. For jobs of two
     different streams the value of a point is the thief stream's gain plus the victim stream's
     loss; both paths are memoised per job until that job's stream changes.
     """
-    table = _ValueTable(problem, models)
+    allocation = list(allocation)
     streams = len(problem.streams)
-    # Jobs: one inference job per stream, then one training job per stream that may retrain.
-    job_stream = list(range(streams)) + [s for s in range(streams) if problem.streams[s].retrain_names]
     jobs = len(job_stream)
-    units = problem.units
-    allocation = [units // jobs] * jobs
-    for job in range(units % jobs):
-        allocation[job] += 1
     train_job = {job_stream[j]: j for j in range(streams, jobs)}
     version = [0] * streams
     # job -> (stream version, value changes when the job gains (or loses) m = 0, 1, ... quanta)
@@ -152,6 +151,68 @@ def _steal(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int)
                     improved = True
         if not improved:
             break
-    inference_units = allocation[:streams]
-    train_units = [allocation[train_job[s]] if s in train_job else 0 for s in range(streams)]
-    return inference_units, train_units
+    return allocation
+
+
+def _jobs(problem: Problem) -> list[int]:
+    """The stream of each job: one inference job per stream, then a training job per stream that may retrain."""
+    streams = len(problem.streams)
+    return list(range(streams)) + [s for s in range(streams) if problem.streams[s].retrain_names]
+
+
+def _fair_start(units: int, jobs: int) -> list[int]:
+    """G split evenly over the jobs in quanta; the remainder to the first jobs (inference first)."""
+    allocation = [units // jobs] * jobs
+    for job in range(units % jobs):
+        allocation[job] += 1
+    return allocation
+
+
+def _inference_first_start(problem: Problem, models: Sequence[StreamAccuracyModel], job_stream: list[int], minimal: bool) -> list[int]:
+    """Every inference job gets what its best configuration needs (``minimal``: the least share
+    that meets aMIN, at least one quantum), scaled down to fit; the rest is split evenly over
+    the training jobs."""
+    streams, units = len(problem.streams), problem.units
+    needs = []
+    for model in models:
+        quality, _ = model.inference_quality(np.arange(units + 1) * problem.delta)
+        if minimal:
+            meets = model.stream.serving_accuracy * quality >= problem.min_accuracy - 1e-12
+            needs.append(max(1, int(np.argmax(meets))) if meets.any() else units)
+        else:
+            needs.append(int(np.argmax(quality >= quality[-1] - 1e-12)))
+    total = sum(needs)
+    if total > units:
+        needs = [need * units // total for need in needs]
+    allocation = needs + [0] * (len(job_stream) - streams)
+    left = units - sum(needs)
+    trainers = len(job_stream) - streams
+    for k in range(trainers):
+        allocation[streams + k] = left // trainers + (1 if k < left % trainers else 0)
+    return allocation
+
+
+def _allocate(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int, extra_starts: bool) -> tuple[list[int], list[int]]:
+    """Inference and training units per stream: the best allocation the stealing reaches."""
+    table = _ValueTable(problem, models)
+    job_stream = _jobs(problem)
+    streams = len(problem.streams)
+    train_job = {job_stream[j]: j for j in range(streams, len(job_stream))}
+
+    def split(allocation: list[int]) -> tuple[list[int], list[int]]:
+        return allocation[:streams], [allocation[train_job[s]] if s in train_job else 0 for s in range(streams)]
+
+    def value(allocation: list[int]) -> float:
+        inference, training = split(allocation)
+        return sum(table.path(s, [(inference[s], training[s])])[0] for s in range(streams))
+
+    starts = [_fair_start(problem.units, len(job_stream))]
+    if extra_starts and len(job_stream) > streams:
+        starts += [_inference_first_start(problem, models, job_stream, minimal) for minimal in (False, True)]
+    best, best_value = None, -np.inf
+    for start in starts:
+        allocation = _steal(problem, table, job_stream, start, passes)
+        candidate = value(allocation)
+        if candidate > best_value + _IMPROVEMENT:
+            best, best_value = allocation, candidate
+    return split(best)

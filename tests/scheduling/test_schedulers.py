@@ -143,7 +143,7 @@ def test_registry_lists_valid_names_and_parameters():
     assert set(SCHEDULERS) == {"thief", "fair", "uniform", "no_retrain", "fixed_res", "fixed_config", "optimal"}
     with pytest.raises(EkyaError, match="unknown scheduler 'magic'; valid: fair, fixed_config"):
         build_scheduler("magic")
-    with pytest.raises(EkyaError, match="no parameter speed; accepted: passes, allowed_configs"):
+    with pytest.raises(EkyaError, match="no parameter speed; accepted: passes, extra_starts, allowed_configs"):
         build_scheduler("thief", speed=3)
     with pytest.raises(EkyaError, match="missing a required argument: 'retrain_config'"):
         build_scheduler("uniform")
