@@ -1,11 +1,13 @@
 """Entry point: run every retraining window as Prefect tasks and log it to MLflow.
 
+    python -m flows.window_loop                                   # real learning on the built-in data
     python -m flows.window_loop executor=simulated executor.trace=DIR scheduler=thief gpus=3
     python -m flows.window_loop experiment=paper_example scheduler=uniform
     python -m flows.window_loop -m scheduler=thief,uniform gpus=1,2,4
 
-Per window: profile (per stream, in parallel) -> schedule -> execute (the window timeline
-with re-plans) -> evaluate; a line per window on stdout; metrics, schedules and plots in MLflow.
+Per window: profile (per stream, in parallel) -> schedule -> retrain (per stream, in parallel)
+-> execute (the window timeline with re-plans) -> evaluate; a line per window on stdout;
+metrics, schedules and plots in MLflow.
 """
 
 from __future__ import annotations
@@ -13,66 +15,125 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from ekya.data.class_mix import plot_class_mix
 from ekya.errors import EkyaError
-from ekya.execution.simulated import SimulatedRun
-from ekya.execution.timeline import StreamOutcomes, WindowOutcome, outcome_record, play_window, timed_schedule
+from ekya.execution.local import LocalRun, ModelSettings
+from ekya.execution.simulated import SimulatedRun, WindowSettings
+from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.execution.trace import load_trace
-from ekya.scheduling import Decision, Problem, Scheduler, StreamProblem, build_scheduler
+from ekya.inference.config import load_inference_space
+from ekya.models.factory import MODEL_NAMES
+from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.scheduling import Decision, Problem, Scheduler, build_scheduler
 from ekya.tracking.metrics import window_metrics
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.tracking.plots import accuracy_figure, allocation_figure
+from ekya.training.config import load_retrain_space
 
-EXECUTORS = ("simulated",)
+Run = Union[SimulatedRun, LocalRun]
+EXECUTORS = ("local", "simulated")
 
 
-@task(name="profile-stream")
-def profile_stream(run: SimulatedRun, window: int, stream: str) -> tuple[StreamProblem, StreamOutcomes]:
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare(run: Run) -> None:
+    run.prepare()
+
+
+@task(name="profile-stream", cache_policy=NO_CACHE)
+def profile_stream(run: Run, window: int, stream: str) -> StreamProfile:
     return run.profile(window, stream)
 
 
-@task(name="schedule")
+@task(name="schedule", cache_policy=NO_CACHE)
 def schedule(problem: Problem, scheduler: Scheduler) -> tuple[Decision, float]:
     return timed_schedule(problem, scheduler)
 
 
-@task(name="execute")
-def execute(problem: Problem, scheduler: Scheduler, outcomes: list[StreamOutcomes], first: tuple[Decision, float]) -> WindowOutcome:
-    return play_window(problem, scheduler, outcomes, first_decision=first)
+@task(name="retrain-stream", cache_policy=NO_CACHE)
+def retrain_stream(run: Run, window: int, stream: str, config: str | None) -> None:
+    run.train_chosen(window, stream, config)
 
 
-@task(name="evaluate")
-def evaluate(outcome: WindowOutcome, window: int, stream_names: list[str]) -> tuple[dict[str, float], dict]:
-    record = outcome_record(outcome, stream_names)
-    record["window"] = window
-    return window_metrics(outcome, stream_names), record
+@task(name="execute", cache_policy=NO_CACHE)
+def execute(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float]) -> WindowOutcome:
+    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
 
 
-def build_run(config: dict[str, Any]) -> tuple[SimulatedRun, Scheduler]:
-    """The run and scheduler a config describes (validates everything before MLflow is touched)."""
-    executor = config["executor"]
-    if executor.get("name") not in EXECUTORS:
-        raise EkyaError(f"unknown executor {executor.get('name')!r}; valid: {', '.join(EXECUTORS)}")
-    trace = load_trace(executor["trace"])
-    run = SimulatedRun(
-        trace,
-        gpus=config.get("gpus"),
-        delta=config.get("delta"),
-        min_accuracy=config.get("min_accuracy"),
-        streams=config.get("streams"),
-        windows=config.get("windows"),
-        estimate_noise_std=float(executor.get("estimate_noise_std", 0.0)),
-        seed=int(config.get("seed", 0)),
+def _settings(config: dict[str, Any], window_seconds: float, gpus=None, delta=None, min_accuracy=None) -> WindowSettings:
+    pick = lambda key, fallback, default: config.get(key) if config.get(key) is not None else (fallback if fallback is not None else default)  # noqa: E731
+    return WindowSettings(
+        gpus=float(pick("gpus", gpus, 1.0)),
+        delta=float(pick("delta", delta, 0.1)),
+        min_accuracy=float(pick("min_accuracy", min_accuracy, 0.0)),
+        window_seconds=window_seconds,
     )
+
+
+def instantiate_dataset(dataset: dict[str, Any]):
+    """The dataset a ``conf/dataset/*.yaml`` describes (its ``name`` key is the config's, not the class's)."""
+    arguments = {k: v for k, v in dataset.items() if k != "name"}
+    try:
+        return hydra.utils.instantiate(arguments)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, EkyaError):
+            raise cause from None
+        raise EkyaError(f"dataset {dataset.get('name')!r}: {cause or error}") from None
+
+
+def build_run(config: dict[str, Any]) -> Run:
+    """The run a config describes; validates it without training anything or touching MLflow."""
+    executor = config["executor"]
+    name = executor.get("name")
+    if name == "simulated":
+        trace = load_trace(executor["trace"])
+        return SimulatedRun(
+            trace,
+            gpus=config.get("gpus"),
+            delta=config.get("delta"),
+            min_accuracy=config.get("min_accuracy"),
+            streams=config.get("streams"),
+            windows=config.get("windows"),
+            estimate_noise_std=float(executor.get("estimate_noise_std", 0.0)),
+            seed=int(config.get("seed", 0)),
+        )
+    if name == "local":
+        model = config["model"]
+        if model["name"] not in MODEL_NAMES:
+            raise EkyaError(f"unknown model {model['name']!r}; valid: {', '.join(MODEL_NAMES)}")
+        source = instantiate_dataset(config["dataset"])
+        profiler = config["profiler"]
+        return LocalRun(
+            source,
+            ModelSettings(model["name"], int(model["hidden_size"]), int(model["base_epochs"]), int(model["base_batch_size"]), float(model["base_learning_rate"])),
+            load_retrain_space(config["retrain_space"]["configs"]),
+            load_inference_space(config["inference_space"]["configs"]),
+            MicroProfiler(float(profiler["sample_fraction"]), int(profiler["profile_epochs"]), int(config.get("seed", 0)), profiler["curve_family"]),
+            _settings(config, source.window_seconds),
+            streams=config.get("streams"),
+            windows=config.get("windows"),
+            seed=int(config.get("seed", 0)),
+            cache_dir=str(Path(config["paths"]["cache_dir"]) / "models"),
+            device=str(executor.get("device", "cpu")),
+        )
+    raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
+
+
+def build_policy(config: dict[str, Any], run: Run) -> Scheduler:
+    """The scheduler, with Uniform's ``high``/``low`` aliases resolved for this run."""
     params = {k: v for k, v in config["scheduler"].items() if k != "name"}
     if "retrain_config" in params:
         params["retrain_config"] = run.resolve_retrain_config(str(params["retrain_config"]))
-    return run, build_scheduler(config["scheduler"]["name"], **params)
+    return build_scheduler(config["scheduler"]["name"], **params)
 
 
 def _git_sha() -> str:
@@ -85,50 +146,74 @@ def _git_sha() -> str:
 @flow(name="window-loop")
 def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Run all windows of one configuration; returns the summary metrics."""
-    run, scheduler = build_run(config)
+    run = build_run(config)
     settings = run.settings
-    print(
-        f"{scheduler.name} on {len(run.stream_names)} streams x {len(run.window_indices)} windows of "
-        f"{settings.window_seconds:g} s, {settings.gpus:g} GPUs, Δ={settings.delta:g}, aMIN={settings.min_accuracy:g}"
-    )
     tags = {
         "dataset": str(config.get("dataset", {}).get("name", "trace")),
-        "scheduler": scheduler.name,
+        "scheduler": config["scheduler"]["name"],
         "executor": config["executor"]["name"],
         "git_sha": _git_sha(),
     }
-    run_name = f"{scheduler.name} gpus={settings.gpus:g} streams={len(run.stream_names)}"
-    records = []
-    accuracies = []
+    run_name = f"{config['scheduler']['name']} gpus={settings.gpus:g} streams={len(run.stream_names)}"
+    records, accuracies = [], []
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
-        logger.log_params(
-            {"resolved.gpus": settings.gpus, "resolved.delta": settings.delta, "resolved.min_accuracy": settings.min_accuracy}
+        logger.log_params({"resolved.gpus": settings.gpus, "resolved.delta": settings.delta, "resolved.min_accuracy": settings.min_accuracy})
+        prepare(run)
+        scheduler = build_policy(config, run)
+        print(
+            f"{scheduler.name} on {len(run.stream_names)} streams x {len(run.window_indices)} windows of "
+            f"{settings.window_seconds:g} s, {settings.gpus:g} GPUs, Δ={settings.delta:g}, aMIN={settings.min_accuracy:g}",
+            flush=True,
         )
         for window in run.window_indices:
-            parts = [f.result() for f in [profile_stream.submit(run, window, s) for s in run.stream_names]]
-            problem = run.problem([believed for believed, _ in parts])
-            outcomes = [truth for _, truth in parts]
+            profiles = [f.result() for f in [profile_stream.submit(run, window, s) for s in run.stream_names]]
+            overheads: dict[str, float] = {}
+            for profile in profiles:
+                for kind, seconds in profile.overhead_gpu_seconds.items():
+                    overheads[kind] = overheads.get(kind, 0.0) + seconds
+            problem = run.problem([p.believed for p in profiles], sum(overheads.values()))
             first = schedule(problem, scheduler)
-            outcome = execute(problem, scheduler, outcomes, first)
-            metrics, record = evaluate(outcome, window, run.stream_names)
+            chosen = [(s, d.retrain_config if d.train_share > 0 else None) for s, d in zip(run.stream_names, first[0].streams)]
+            for future in [retrain_stream.submit(run, window, s, c) for s, c in chosen if c is not None]:
+                future.result()
+            outcome = execute(problem, scheduler, profiles, first)
+            record = outcome_record(outcome, run.stream_names)
+            record["window"] = window
             run.commit(window, outcome.retrained)
-            logger.log_metrics(metrics, step=window)
+            logger.log_metrics(window_metrics(outcome, run.stream_names, overheads), step=window)
             logger.log_json(f"windows/{window}/schedule.json", record)
             records.append(record)
             accuracies.append(outcome.mean_accuracy)
             print(
                 f"window {window:3d}  accuracy {100 * outcome.mean_accuracy:6.2f}%  "
-                f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  "
-                f"gpu-seconds train {outcome.gpu_seconds_train:8.1f} inference {outcome.gpu_seconds_inference:8.1f}  "
-                f"decision {1000 * outcome.schedule_seconds:7.1f} ms ({outcome.decisions} calls)",
+                f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(run.stream_names)}  "
+                f"gpu-seconds train {outcome.gpu_seconds_train:7.1f} inference {outcome.gpu_seconds_inference:7.1f} "
+                f"overhead {sum(overheads.values()):6.1f}  decision {1000 * outcome.schedule_seconds:6.1f} ms",
                 flush=True,
             )
         summary = {"summary/accuracy_mean": sum(accuracies) / len(accuracies)}
+        skipped = getattr(getattr(run, "source", None), "skipped", None) or {}
+        summary.update({f"data/skipped_{kind}": float(count) for kind, count in skipped.items()})
         logger.log_metrics(summary)
         logger.log_figure("plots/allocation.png", allocation_figure(records, settings.window_seconds, settings.gpus))
         logger.log_figure("plots/accuracy.png", accuracy_figure(records, settings.window_seconds))
+        if isinstance(run, LocalRun):
+            logger.log_figure("plots/class_mix.png", plot_class_mix(run.source, run.stream_names))
     print(f"mean accuracy over windows and streams: {100 * summary['summary/accuracy_mean']:.2f}%  (MLflow run {logger.run_id})")
     return summary
+
+
+def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
+    """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
+    build_run(config)  # fail on bad input before Prefect or MLflow start
+    build_scheduler(config["scheduler"]["name"], **{k: v for k, v in config["scheduler"].items() if k != "name"})
+    executor = config["executor"]
+    if "torch_threads" in executor:
+        import torch
+
+        torch.set_num_threads(int(executor["torch_threads"]))
+    runner = ThreadPoolTaskRunner(max_workers=int(executor.get("workers", 4)))
+    return window_loop.with_options(task_runner=runner)(config, sweep_dir)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -137,8 +222,7 @@ def main(cfg: DictConfig) -> float:
     hydra_config = hydra.core.hydra_config.HydraConfig.get()
     sweep_dir = str(Path(hydra_config.sweep.dir).resolve()) if hydra_config.mode.name == "MULTIRUN" else None
     try:
-        build_run(config)  # fail on bad input before Prefect or MLflow start
-        return window_loop(config, sweep_dir)["summary/accuracy_mean"]
+        return run_config(config, sweep_dir)["summary/accuracy_mean"]
     except EkyaError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

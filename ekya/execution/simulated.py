@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.execution.timeline import StreamOutcomes, WindowOutcome, play_window
+from ekya.execution.timeline import StreamOutcomes, StreamProfile, WindowOutcome, play_window
 from ekya.execution.trace import BASE_CONFIG, Trace
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Problem, StreamProblem, ThroughputScaling, linear_scaling
@@ -171,13 +171,20 @@ class SimulatedRun:
         self.seed = int(seed)
         self.serving = initial_models(self.stream_names)
 
-    def profile(self, window: int, stream: str) -> tuple[StreamProblem, StreamOutcomes]:
-        """What the scheduler sees of ``stream`` in ``window``, and what really happens."""
-        generator = np.random.default_rng([self.seed, window, self.stream_names.index(stream)])
-        return trace_window(self.trace, window, self.serving, stream, generator, self.estimate_noise_std)
+    def prepare(self) -> None:
+        """Nothing to prepare: the trace holds every profile."""
 
-    def problem(self, believed: list[StreamProblem]) -> Problem:
-        return self.settings.problem(believed)
+    def profile(self, window: int, stream: str) -> StreamProfile:
+        """What the scheduler sees of ``stream`` in ``window``, and what really happens (no overheads)."""
+        generator = np.random.default_rng([self.seed, window, self.stream_names.index(stream)])
+        believed, truth = trace_window(self.trace, window, self.serving, stream, generator, self.estimate_noise_std)
+        return StreamProfile(believed, truth, {})
+
+    def train_chosen(self, window: int, stream: str, config: str | None) -> None:
+        """Nothing to train: the trace holds every outcome."""
+
+    def problem(self, believed: list[StreamProblem], overhead_gpu_seconds: float = 0.0) -> Problem:
+        return self.settings.problem(believed, overhead_seconds=overhead_gpu_seconds / self.settings.gpus)
 
     def commit(self, window: int, retrained: list[str | None]) -> None:
         """Models retrained in ``window`` serve from the next window on."""
@@ -198,7 +205,7 @@ class SimulatedRun:
     def play(self, window: int, scheduler: Scheduler) -> WindowOutcome:
         """Profile, schedule and play one window, then let its retrained models serve."""
         parts = [self.profile(window, stream) for stream in self.stream_names]
-        outcome = play_window(self.problem([believed for believed, _ in parts]), scheduler, [truth for _, truth in parts])
+        outcome = play_window(self.problem([p.believed for p in parts]), scheduler, [p.outcomes for p in parts])
         self.commit(window, outcome.retrained)
         return outcome
 

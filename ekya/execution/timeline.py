@@ -39,6 +39,21 @@ class StreamOutcomes:
 
 
 @dataclass(frozen=True)
+class StreamProfile:
+    """One stream at the start of one window: what the scheduler sees, what really happens, and what it cost.
+
+    Attributes:
+        believed: the stream as the scheduler sees it (estimates).
+        outcomes: what really happens (measured, possibly lazily).
+        overhead_gpu_seconds: GPU-seconds spent before scheduling, by kind (``labeling``, ``profile``).
+    """
+
+    believed: StreamProblem
+    outcomes: StreamOutcomes
+    overhead_gpu_seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
 class StreamSegment:
     """One stream between two re-plans: its configurations, shares and true accuracy (fraction)."""
 

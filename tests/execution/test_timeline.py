@@ -69,7 +69,7 @@ def test_retrained_models_carry_over_to_the_next_window():
 def test_estimate_noise_is_seeded_and_changes_only_estimates():
     def estimates(seed, noise):
         run = SimulatedRun(load_trace(PAPER_EXAMPLE), estimate_noise_std=noise, seed=seed)
-        return [run.profile(0, s)[0].retrain_accuracy.tolist() for s in run.stream_names]
+        return [run.profile(0, s).believed.retrain_accuracy.tolist() for s in run.stream_names]
 
     assert estimates(1, 5.0) == estimates(1, 5.0)
     assert estimates(1, 5.0) != estimates(2, 5.0)

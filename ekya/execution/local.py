@@ -1,0 +1,348 @@
+"""The local executor: real continuous learning on this device (CPU or one GPU).
+
+Per window k (k >= 1; window 0 is the first labeled data) and stream:
+
+1. labeling: window k-1's crops get labels (ground truth for the built-in data);
+2. micro-profiling: every retraining configuration is estimated from short runs on a sample
+   of window k-1 (:class:`~ekya.profiling.micro_profiler.MicroProfiler`); its GPU time is
+   charged at the window start;
+3. scheduling: any scheduler, on the estimates;
+4. retraining and inference for real: a chosen configuration is trained on window k-1 and its
+   compute seconds measured; models are evaluated on window k's crops; the window timeline of
+   DESIGN.md places the measured costs and accuracies (re-plans included).
+
+Retrained models serve from the moment they finish and carry over to the next window.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ekya.data.base import StreamSource, Window
+from ekya.data.cache import cache_key
+from ekya.errors import EkyaError
+from ekya.execution.simulated import WindowSettings, select
+from ekya.execution.timeline import StreamOutcomes, StreamProfile
+from ekya.inference.config import InferenceConfig
+from ekya.inference.run import demand_gpu, run_inference
+from ekya.models.base_model import base_model, windows_digest
+from ekya.models.factory import EdgeModel
+from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
+from ekya.scheduling.problem import Problem, StreamProblem
+from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
+from ekya.training.config import RetrainConfig
+from ekya.training.retrain import TrainResult, evaluate, retrain
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The edge model and its base-model training.
+
+    Attributes:
+        name: architecture (see ``ekya.models.factory.MODEL_NAMES``).
+        hidden_size: neurons of the head's hidden layer.
+        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
+    """
+
+    name: str = "resnet18"
+    hidden_size: int = 64
+    base_epochs: int = 5
+    base_batch_size: int = 32
+    base_learning_rate: float = 0.05
+
+
+class _MeasuredRetraining:
+    """Trains retraining configurations on demand (thread-safe, once each) and remembers results."""
+
+    def __init__(self, train: Callable[[RetrainConfig], tuple[TrainResult, float]], configs: dict[str, RetrainConfig]) -> None:
+        self._train = train
+        self._configs = configs
+        self._results: dict[str, tuple[TrainResult, float]] = {}
+        self._lock = threading.Lock()
+
+    def result(self, name: str) -> tuple[TrainResult, float]:
+        """The training result of ``name`` and its model's accuracy on the evaluation window."""
+        with self._lock:
+            if name not in self._results:
+                self._results[name] = self._train(self._configs[name])
+            return self._results[name]
+
+    def trained(self, name: str) -> TrainResult | None:
+        found = self._results.get(name)
+        return found[0] if found else None
+
+
+class _LazyMapping(Mapping):
+    """A read-only mapping whose values are computed on first access."""
+
+    def __init__(self, keys: list[str], value: Callable[[str], float]) -> None:
+        self._keys = keys
+        self._value = value
+
+    def __getitem__(self, key: str) -> float:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._value(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class LocalRun:
+    """Real retraining and inference for every stream and window of a dataset.
+
+    Args:
+        source: the dataset.
+        model: edge model settings.
+        retrain_configs: the retraining space Γ.
+        inference_configs: the inference space; the first one with sampling rate 1 and no
+            resolution reduction is the reference ("full") configuration.
+        profiler: the micro-profiler.
+        settings: G, Δ, aMIN; ``window_seconds`` must equal the source's.
+        streams: use the first N streams (None: all).
+        windows: run the first N windows that have a previous window to learn from (None: all).
+        seed: seeds training (per stream, window and configuration).
+        cache_dir: base-model checkpoints.
+        device: torch device.
+        progress: progress bars for base-model training.
+    """
+
+    def __init__(
+        self,
+        source: StreamSource,
+        model: ModelSettings,
+        retrain_configs: list[RetrainConfig],
+        inference_configs: list[InferenceConfig],
+        profiler: MicroProfiler,
+        settings: WindowSettings,
+        streams: int | None = None,
+        windows: int | None = None,
+        seed: int = 0,
+        cache_dir: str = ".cache/models",
+        device: str = "cpu",
+        progress: bool = True,
+    ) -> None:
+        if not retrain_configs:
+            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
+        if not inference_configs:
+            raise EkyaError("the inference space is empty: give at least one inference configuration")
+        if abs(settings.window_seconds - source.window_seconds) > 1e-9:
+            raise EkyaError(f"window_seconds {settings.window_seconds} differs from the dataset's {source.window_seconds}")
+        self.source = source
+        self.model = model
+        self.retrain_configs = {config.name: config for config in retrain_configs}
+        self.inference_configs = {config.name: config for config in inference_configs}
+        self.profiler = profiler
+        self.settings = settings
+        self.seed = int(seed)
+        self.cache_dir = cache_dir
+        self.device = device
+        self.progress = progress
+        self.stream_names = select(source.streams, streams, "streams")
+        available = min(source.num_windows(stream) for stream in self.stream_names)
+        if available < 2:
+            raise EkyaError(f"the dataset has {available} window(s) per stream; continuous learning needs at least 2")
+        self.window_indices = [int(k) for k in select(list(range(1, available)), windows, "windows")]
+        self.serving: dict[str, EdgeModel] = {}
+        self.inference_table: dict[str, tuple[float, float]] = {}
+        self._measured: dict[tuple[int, str], _MeasuredRetraining] = {}
+
+    # -- once per run -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Train (or load) the base model and measure the inference space on the hold-out cameras."""
+        holdout = self.source.holdout()
+        if not holdout:
+            raise EkyaError("the dataset has no hold-out windows to train the base model on")
+        base = base_model(
+            holdout,
+            self.model.name,
+            self.model.hidden_size,
+            self.model.base_epochs,
+            self.seed,
+            self.cache_dir,
+            batch_size=self.model.base_batch_size,
+            learning_rate=self.model.base_learning_rate,
+            device=self.device,
+            progress=self.progress,
+        )
+        self.serving = {stream: base for stream in self.stream_names}
+        self.inference_table = self._measure_inference_space(base, holdout[-1])
+
+    def _measure_inference_space(self, model: EdgeModel, window: Window) -> dict[str, tuple[float, float]]:
+        """name -> (GPU demand to keep up in real time, accuracy relative to the reference configuration)."""
+        frames = len(np.unique(window.frame_ids))
+        frames_per_second = frames / (window.end_seconds - window.start_seconds)
+        results = {name: run_inference(model, window, config, self.device) for name, config in self.inference_configs.items()}
+        reference = results[self.reference_inference].accuracy
+        return {
+            name: (demand_gpu(result, frames_per_second), float(np.clip(result.accuracy / reference, 0.0, 1.0)) if reference > 0 else 1.0)
+            for name, result in results.items()
+        }
+
+    @property
+    def reference_inference(self) -> str:
+        """The full inference configuration: every frame at full resolution (else the first one)."""
+        for name, config in self.inference_configs.items():
+            if config.sampling_rate == 1.0 and config.resolution in (None, self.source_resolution):
+                return name
+        return next(iter(self.inference_configs))
+
+    @property
+    def source_resolution(self) -> int | None:
+        return getattr(self.source, "resolution", None)
+
+    # -- per window and stream ------------------------------------------------------------
+    def _seed(self, window: int, stream: str, config: str) -> int:
+        names = list(self.retrain_configs)
+        index = names.index(config) if config in names else len(names)
+        return int(np.random.SeedSequence([self.seed, self.stream_names.index(stream), window, index]).generate_state(1)[0])
+
+    def profile(self, window: int, stream: str) -> StreamProfile:
+        """Label window k-1, micro-profile every configuration on it, and set up the measurements of window k."""
+        if not self.serving:
+            raise RuntimeError("call prepare() before profile()")
+        labeled = self.source.window(stream, window - 1)  # ground-truth labels: labeling costs nothing here
+        current = self.source.window(stream, window)
+        serving = self.serving[stream]
+        sample_indices = self.profiler.sample_indices(labeled.labels, window)
+        rest = np.setdiff1d(np.arange(len(labeled)), sample_indices)
+        rng = np.random.default_rng([self.seed, self.stream_names.index(stream), window])
+        validation = _subset(labeled, np.sort(rng.choice(rest, size=max(1, min(len(rest), len(labeled) // 5)), replace=False)))
+        sample = _subset(labeled, sample_indices)
+
+        def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
+            probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
+            result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device, validation=validation)
+            return ProfileRun(result.validation_accuracy, result.seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
+
+        configs = list(self.retrain_configs.values())
+        estimates = self.profiler.profile(
+            configs, train_fn, len(labeled), profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate)
+        )
+        profile_seconds = float(sum(e.profiling_gpu_seconds for e in estimates))
+        believed_serving = evaluate(serving, validation, device=self.device)
+        names = tuple(sorted(self.inference_table))
+        believed = StreamProblem(
+            name=stream,
+            serving_accuracy=believed_serving,
+            retrain_names=tuple(e.config_name for e in estimates),
+            retrain_gpu_seconds=np.array([e.gpu_seconds for e in estimates]),
+            retrain_accuracy=np.array([e.accuracy for e in estimates]),
+            inference_names=names,
+            inference_demand=np.array([self.inference_table[n][0] for n in names]),
+            inference_factor=np.array([self.inference_table[n][1] for n in names]),
+        )
+        return StreamProfile(believed, self._outcomes(window, stream, labeled, current), {"labeling": 0.0, "profile": profile_seconds})
+
+    def _outcomes(self, window: int, stream: str, labeled: Window, current: Window) -> StreamOutcomes:
+        serving = self.serving[stream]
+
+        def train(config: RetrainConfig) -> tuple[TrainResult, float]:
+            result = retrain(serving, labeled, config, seed=self._seed(window, stream, config.name), device=self.device)
+            return result, evaluate(result.model, current, device=self.device)
+
+        measured = _MeasuredRetraining(train, self.retrain_configs)
+        self._measured[(window, stream)] = measured
+        serving_full = run_inference(serving, current, self.inference_configs[self.reference_inference], self.device).accuracy
+        factors: dict[str, float] = {}
+
+        def factor(name: str) -> float:
+            if name not in factors:
+                accuracy = run_inference(serving, current, self.inference_configs[name], self.device).accuracy
+                factors[name] = float(np.clip(accuracy / serving_full, 0.0, 1.0)) if serving_full > 0 else 1.0
+            return factors[name]
+
+        names = list(self.retrain_configs)
+        return StreamOutcomes(
+            serving_accuracy=serving_full,
+            retrain_gpu_seconds=_LazyMapping(names, lambda n: measured.result(n)[0].compute_seconds),
+            retrain_accuracy=_LazyMapping(names, lambda n: measured.result(n)[1]),
+            inference_demand={n: self.inference_table[n][0] for n in self.inference_table},
+            inference_factor=_LazyMapping(sorted(self.inference_table), factor),
+        )
+
+    def train_chosen(self, window: int, stream: str, config: str | None) -> None:
+        """Run the chosen retraining now (lets streams train in parallel before the timeline is played)."""
+        if config is not None:
+            self._measured[(window, stream)].result(config)
+
+    def resolve_retrain_config(self, name: str) -> str:
+        """A configuration name, or Uniform's alias ``high``/``low`` picked from a hold-out profile.
+
+        The hold-out profile (every configuration trained from the base model on the first
+        hold-out window and evaluated on the last) is computed once and cached as JSON.
+        """
+        if name not in RETRAIN_CONFIG_ALIASES:
+            if name not in self.retrain_configs:
+                raise EkyaError(f"unknown retraining configuration {name!r}; valid: {', '.join(RETRAIN_CONFIG_ALIASES + tuple(self.retrain_configs))}")
+            return name
+        profile = self._holdout_profile()
+        names = list(profile["configs"])
+        return resolve_retrain_config(
+            name, names, [profile["configs"][n][0] for n in names], [profile["configs"][n][1] for n in names], profile["base_accuracy"]
+        )
+
+    def _holdout_profile(self) -> dict:
+        holdout = self.source.holdout()
+        if len(holdout) < 2:
+            raise EkyaError("picking Uniform's high/low configurations needs at least 2 hold-out windows; name a configuration instead")
+        key = cache_key({
+            "data": windows_digest(holdout), "model": vars(self.model), "seed": self.seed,
+            "configs": {name: vars(config) for name, config in self.retrain_configs.items()},
+        })
+        path = Path(self.cache_dir) / f"holdout-profile-{key}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        base = self.serving[self.stream_names[0]] if self.serving else None
+        if base is None:
+            raise RuntimeError("call prepare() before resolving Uniform's configurations")
+        train, evaluation = holdout[0], holdout[-1]
+        configs = {}
+        for name, config in tqdm(self.retrain_configs.items(), desc="hold-out profile for Uniform", disable=not self.progress):
+            result = retrain(base, train, config, seed=self.seed, device=self.device)
+            configs[name] = (result.compute_seconds, evaluate(result.model, evaluation, device=self.device))
+        profile = {"base_accuracy": evaluate(base, evaluation, device=self.device), "configs": configs}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(profile))
+        temporary.replace(path)
+        return profile
+
+    def problem(self, believed: list[StreamProblem], overhead_gpu_seconds: float) -> Problem:
+        """The window's problem; overheads run on the whole box before training starts."""
+        return self.settings.problem(believed, overhead_seconds=overhead_gpu_seconds / self.settings.gpus)
+
+    def commit(self, window: int, retrained: list[str | None]) -> None:
+        """Models retrained in ``window`` serve from now on; the window's training results are released."""
+        for stream, config in zip(self.stream_names, retrained):
+            measured = self._measured.pop((window, stream), None)
+            if config is not None and measured is not None:
+                result = measured.trained(config)
+                if result is not None:
+                    self.serving[stream] = result.model
+        for key in [key for key in self._measured if key[0] == window]:
+            del self._measured[key]
+
+
+def _subset(window: Window, indices: np.ndarray) -> Window:
+    return Window(
+        stream=window.stream,
+        index=window.index,
+        start_seconds=window.start_seconds,
+        end_seconds=window.end_seconds,
+        images=window.images[indices],
+        labels=window.labels[indices],
+        frame_ids=window.frame_ids[indices],
+        timestamps=window.timestamps[indices],
+    )

@@ -1,0 +1,481 @@
+"""Offline profiling: measure every retraining configuration on every stream and window, write a trace.
+
+The simulated executor replays what this module measures (see :mod:`ekya.execution.trace` for
+the format). For a dataset with windows ``0 .. n-1`` per stream:
+
+* **Base model** (``config = base``, ``window = -1``): trained on the source's hold-out windows
+  with :func:`ekya.models.base_model.base_model` (cached); one row per window ``k = 0 .. n-1``
+  with its accuracy on window ``k``.
+* **Retraining** in window ``k >= 1`` (window 0 has no earlier labeled data, so it has no
+  rows): every configuration of the retraining space trains on window ``k-1`` (the config's
+  ``subsample`` fraction of it), the same timeline as the local executor. Its cost is the
+  measured ``compute_seconds`` with the whole device (GPU-seconds at 100% of one GPU; on a CPU,
+  CPU-seconds). Its accuracy is measured with the full inference configuration (every frame,
+  crops at their own resolution) on window ``k`` and on every later window ``k+1 .. n-1``
+  (``eval_window`` rows), so a model that keeps serving is replayed with its real drift.
+* **Which model is retrained.** The trace cannot know which model a scheduler will have serving,
+  so one is chosen per window. ``start_from="best"`` (default): in window ``k`` every
+  configuration starts from the model of the configuration that was most accurate in window
+  ``k-1`` (the base model in window 1), i.e. the serving model of a scheduler that always
+  retrains with the best configuration. ``start_from="base"``: every configuration starts from
+  the base model (windows are then independent of each other).
+* **Inference** (``inference.csv``, one row per stream and configuration): ``demand_gpu`` =
+  seconds per frame (measured with the base model on the hold-out windows) x the stream's frames
+  per second (distinct frames per window / window seconds, averaged over its windows) x the
+  sampling rate (:func:`ekya.inference.run.demand_gpu`); ``accuracy_factor`` = accuracy of the
+  configuration / accuracy of the full configuration, base model on the hold-out windows,
+  clipped to [0, 1] (1 when the full configuration gets nothing right).
+
+Resuming: each finished (stream, window, configuration) cell is stored as one small JSON file
+under ``OUTPUT/cells/<stream>-<key>/``, written atomically, so a stopped run restarts where it
+stopped. ``key`` hashes everything that changes a result (the stream's and the hold-out crops,
+the model settings, the retraining space, the seed, ``start_from``, the number of windows and
+the device), so changed settings never reuse stale cells. With ``start_from="best"`` the best
+model of each window is kept as a checkpoint beside its cells (re-trained deterministically if
+missing). The trace files are written from all cells at the end (atomically, by
+:func:`ekya.execution.trace.write_trace`).
+
+Seeds: the training of configuration ``c`` (index in the space) of stream ``s`` (index in the
+source's streams) in window ``k`` is seeded with ``SeedSequence([seed, s, k, c])``, as in the
+local executor, so the same seed gives the same accuracies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.cache import cache_key
+from ekya.errors import EkyaError
+from ekya.execution.local import ModelSettings
+from ekya.execution.simulated import select
+from ekya.execution.trace import ALL_STREAMS, BASE_CONFIG, write_trace
+from ekya.inference.config import InferenceConfig
+from ekya.inference.run import InferenceResult, run_inference
+from ekya.models.base_model import base_model, windows_digest
+from ekya.models.checkpoints import load_checkpoint, save_checkpoint
+from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.training.config import RetrainConfig
+from ekya.training.retrain import evaluate, retrain
+
+#: How every retrained model's accuracy is measured: every frame, crops at their own resolution.
+FULL_INFERENCE = InferenceConfig(name="full", sampling_rate=1.0, resolution=None)
+#: Valid values of ``start_from``.
+START_FROM = ("best", "base")
+#: Bump when the meaning of a stored cell changes, so older cells are not reused.
+CELL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """One measured cell: a configuration retrained in one window of one stream.
+
+    Attributes:
+        stream: stream name.
+        window: window k the model is retrained in (trained on window k-1).
+        config: retraining configuration name.
+        gpu_seconds: measured training cost with the whole device, seconds.
+        accuracy: eval window -> accuracy in [0, 1] (full inference configuration).
+    """
+
+    stream: str
+    window: int
+    config: str
+    gpu_seconds: float
+    accuracy: dict[int, float]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """retrain.csv rows, one per evaluation window."""
+        return [
+            {"stream": self.stream, "window": self.window, "config": self.config, "gpu_seconds": self.gpu_seconds,
+             "accuracy": accuracy, "eval_window": eval_window}
+            for eval_window, accuracy in sorted(self.accuracy.items())
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": CELL_FORMAT, "stream": self.stream, "window": self.window, "config": self.config,
+            "gpu_seconds": self.gpu_seconds, "accuracy": {str(k): v for k, v in self.accuracy.items()},
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> CellResult:
+        data = json.loads(text)
+        if data.get("format") != CELL_FORMAT:
+            raise ValueError(f"cell format {data.get('format')!r}, expected {CELL_FORMAT}")
+        return cls(
+            stream=str(data["stream"]), window=int(data["window"]), config=str(data["config"]),
+            gpu_seconds=float(data["gpu_seconds"]), accuracy={int(k): float(v) for k, v in data["accuracy"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class InferenceMeasurement:
+    """One inference configuration measured with the base model on the hold-out windows.
+
+    Attributes:
+        config: the inference configuration.
+        seconds_per_frame: model seconds per processed frame with the whole device.
+        accuracy_factor: accuracy relative to the full configuration, in [0, 1].
+    """
+
+    config: InferenceConfig
+    seconds_per_frame: float
+    accuracy_factor: float
+
+
+@dataclass(frozen=True)
+class StreamRows:
+    """What profiling one stream produced.
+
+    Attributes:
+        stream: stream name.
+        retrain_rows: retrain.csv rows (base model and every retrained configuration).
+        frames_per_second: distinct frames per window / window seconds, averaged over its windows.
+    """
+
+    stream: str
+    retrain_rows: list[dict[str, Any]]
+    frames_per_second: float
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _safe_name(name: str) -> str:
+    """``name`` usable as a file name (other characters become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
+
+
+class CellStore:
+    """The finished cells of one stream: ``ROOT/w<k>/<index>-<config>.json``, plus best-model checkpoints.
+
+    Args:
+        root: the stream's cell folder (its name carries the key of everything that changes results).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, window: int, index: int, config: str) -> Path:
+        return self.root / f"w{window}" / f"{index:03d}-{_safe_name(config)}.json"
+
+    def load(self, window: int, index: int, config: str) -> CellResult | None:
+        """The stored cell, or None if absent or unreadable."""
+        path = self._path(window, index, config)
+        if not path.is_file():
+            return None
+        try:
+            return CellResult.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, index: int, cell: CellResult) -> None:
+        _write_atomically(self._path(cell.window, index, cell.config), cell.to_json())
+
+    def best_model_path(self, window: int, index: int) -> Path:
+        """Checkpoint of the best model retrained in ``window`` (configuration ``index``)."""
+        return self.root / f"w{window}" / f"best-{index:03d}.pt"
+
+
+class OfflineProfiler:
+    """Measures every (stream, window, retraining configuration) cell of a dataset and writes a trace.
+
+    Args:
+        source: the dataset (streams with windows; hold-out windows train the base model).
+        model: edge model and base-model training settings.
+        retrain_configs: the retraining space Γ.
+        inference_configs: the inference space.
+        output: trace folder to write (cells are kept in ``output/cells``).
+        seed: seeds the base model and every retraining.
+        streams: profile the first N streams (None: all).
+        windows: profile the first N windows of each stream, N >= 2 (None: all).
+        start_from: ``"best"`` or ``"base"``, the model each window's configurations start from
+            (see the module docstring).
+        cache_dir: folder of cached base-model checkpoints (None: ``output/models``).
+        device: torch device to train and infer on.
+        torch_threads: torch intra-op threads while profiling (None: leave as is).
+        progress: show a progress bar over cells.
+    """
+
+    def __init__(
+        self,
+        source: StreamSource,
+        model: ModelSettings,
+        retrain_configs: Sequence[RetrainConfig],
+        inference_configs: Sequence[InferenceConfig],
+        output: str | os.PathLike,
+        seed: int = 0,
+        streams: int | None = None,
+        windows: int | None = None,
+        start_from: str = "best",
+        cache_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        torch_threads: int | None = 1,
+        progress: bool = True,
+    ) -> None:
+        _check_model(model)
+        if not retrain_configs:
+            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
+        if not inference_configs:
+            raise EkyaError("the inference space is empty: give at least one inference configuration")
+        names = [config.name for config in retrain_configs]
+        if len(set(names)) != len(names):
+            raise EkyaError(f"retraining configuration names must be unique, got {names}")
+        if start_from not in START_FROM:
+            raise EkyaError(f"start_from must be one of {', '.join(START_FROM)}, got {start_from!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise EkyaError(f"seed must be an int >= 0, got {seed!r}")
+        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1):
+            raise EkyaError(f"torch_threads must be an int >= 1 or null, got {torch_threads!r}")
+        self.output = Path(output)
+        if self.output.exists() and not self.output.is_dir():
+            raise EkyaError(f"output {self.output} exists and is not a folder")
+        self.source = source
+        self.model = model
+        self.retrain_configs = list(retrain_configs)
+        self.inference_configs = list(inference_configs)
+        self.seed = seed
+        self.start_from = start_from
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
+        self.device = device
+        self.torch_threads = torch_threads
+        self.progress = progress
+        self.stream_names = select(source.streams, streams, "streams")
+        self.windows = {stream: self._window_count(stream, windows) for stream in self.stream_names}
+        #: Cells trained (not resumed) by this object, for progress reports and tests.
+        self.cells_trained = 0
+        self._base: EdgeModel | None = None
+        self._holdout: list[Window] | None = None
+        self._bar: tqdm | None = None
+
+    def _window_count(self, stream: str, windows: int | None) -> int:
+        available = self.source.num_windows(stream)
+        count = len(select(list(range(available)), windows, "windows"))
+        if count < 2:
+            raise EkyaError(
+                f"stream {stream} would have {count} window(s); offline profiling needs at least 2 "
+                "(window 0 has no earlier data to retrain on)"
+            )
+        return count
+
+    @property
+    def num_cells(self) -> int:
+        """(stream, window, configuration) cells to measure, windows 1 .. n-1 of every stream."""
+        return sum(count - 1 for count in self.windows.values()) * len(self.retrain_configs)
+
+    # -- once per run ----------------------------------------------------------------------
+    def prepare(self) -> EdgeModel:
+        """Set torch threads and train (or load) the base model; returns it."""
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        if self._base is None:
+            self._holdout = self.source.holdout()
+            if not self._holdout:
+                raise EkyaError("the dataset has no hold-out windows to train the base model on")
+            self._base = base_model(
+                self._holdout, self.model.name, self.model.hidden_size, self.model.base_epochs, self.seed, self.cache_dir,
+                num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
+                device=self.device, progress=self.progress,
+            )
+        return self._base
+
+    def profile_inference(self) -> list[InferenceMeasurement]:
+        """Every inference configuration measured with the base model on the hold-out windows."""
+        base = self.prepare()
+        holdout = [window for window in (self._holdout or []) if len(window) > 0]
+        if not holdout:
+            raise EkyaError("the hold-out windows have no crops to measure inference on")
+        run_inference(base, holdout[0], FULL_INFERENCE, self.device)  # warm-up, not timed
+        full = _pooled(base, holdout, FULL_INFERENCE, self.device)
+        measurements = []
+        for config in self.inference_configs:
+            pooled = _pooled(base, holdout, config, self.device)
+            factor = float(np.clip(pooled[0] / full[0], 0.0, 1.0)) if full[0] > 0 else 1.0
+            measurements.append(InferenceMeasurement(config, max(pooled[1], 1e-9), factor))
+        return measurements
+
+    # -- per stream ------------------------------------------------------------------------
+    def _store(self, stream: str, windows: list[Window], holdout: list[Window]) -> CellStore:
+        key = cache_key({
+            "format": CELL_FORMAT,
+            "stream_data": windows_digest(windows),
+            "holdout_data": windows_digest(holdout),
+            "window_seconds": self.source.window_seconds,
+            "model": vars(self.model),
+            "retrain_space": [config.to_dict() for config in self.retrain_configs],
+            "seed": self.seed,
+            "start_from": self.start_from,
+            "device": str(self.device),
+        })
+        return CellStore(self.output / "cells" / f"{_safe_name(stream)}-{key}")
+
+    def _seed(self, stream: str, window: int, config_index: int) -> int:
+        stream_index = self.source.streams.index(stream)
+        return int(np.random.SeedSequence([self.seed, stream_index, window, config_index]).generate_state(1)[0])
+
+    def _progress_bar(self) -> tqdm:
+        if self._bar is None:
+            self._bar = tqdm(total=self.num_cells, desc="offline profiling", unit="cell", disable=not self.progress)
+        return self._bar
+
+    def profile_stream(self, stream: str) -> StreamRows:
+        """Measure (or resume) every cell of ``stream``; its retrain.csv rows and frame rate."""
+        if stream not in self.windows:
+            raise EkyaError(f"unknown stream {stream!r}; profiled streams: {', '.join(self.stream_names)}")
+        base = self.prepare()
+        windows = [self.source.window(stream, k) for k in range(self.windows[stream])]
+        store = self._store(stream, windows, self._holdout or [])
+        rows = [
+            {"stream": stream, "window": -1, "config": BASE_CONFIG, "gpu_seconds": 0.0,
+             "accuracy": evaluate(base, window, device=self.device), "eval_window": window.index}
+            for window in windows
+        ]
+        bar = self._progress_bar()
+        best_models: dict[int, EdgeModel] = {}  # window -> best model trained in it (this run)
+        for k in range(1, len(windows)):
+            bar.set_postfix_str(f"{stream} window {k}")
+            cells: list[CellResult] = []
+            best_trained: tuple[float, int, EdgeModel] | None = None
+            start: EdgeModel | None = None
+            for index, config in enumerate(self.retrain_configs):
+                cell = store.load(k, index, config.name)
+                if cell is None:
+                    if start is None:
+                        start = self._start_model(stream, k, windows, store, best_models)
+                    cell, model = self._train_cell(stream, k, index, config, start, windows)
+                    store.save(index, cell)
+                    if best_trained is None or cell.accuracy[k] > best_trained[0]:
+                        best_trained = (cell.accuracy[k], index, model)
+                cells.append(cell)
+                bar.update(1)
+            rows.extend(row for cell in cells for row in cell.rows())
+            if self.start_from == "best" and k + 1 < len(windows):
+                best = _best_index(cells, k)
+                if best_trained is not None and best_trained[1] == best:
+                    save_checkpoint(best_trained[2], store.best_model_path(k, best))
+                    best_models = {k: best_trained[2]}
+        frames_per_second = float(np.mean([len(np.unique(w.frame_ids)) for w in windows])) / self.source.window_seconds
+        return StreamRows(stream, rows, frames_per_second)
+
+    def _train_cell(
+        self, stream: str, k: int, index: int, config: RetrainConfig, start: EdgeModel, windows: list[Window]
+    ) -> tuple[CellResult, EdgeModel]:
+        result = retrain(start, windows[k - 1], config, seed=self._seed(stream, k, index), device=self.device)
+        self.cells_trained += 1
+        accuracy = {window.index: evaluate(result.model, window, device=self.device) for window in windows[k:]}
+        return CellResult(stream, k, config.name, float(result.compute_seconds), accuracy), result.model
+
+    def _start_model(
+        self, stream: str, k: int, windows: list[Window], store: CellStore, best_models: dict[int, EdgeModel]
+    ) -> EdgeModel:
+        """The model every configuration retrained in window ``k`` starts from."""
+        base = self.prepare()
+        if self.start_from == "base" or k == 1:
+            return base
+        if k - 1 in best_models:
+            return best_models[k - 1]
+        previous = [store.load(k - 1, i, c.name) for i, c in enumerate(self.retrain_configs)]
+        if any(cell is None for cell in previous):
+            raise RuntimeError(f"cells of window {k - 1} of {stream} are missing; profile windows in order")
+        best = _best_index(previous, k - 1)
+        path = store.best_model_path(k - 1, best)
+        if path.is_file():
+            try:
+                return load_checkpoint(path, device=self.device)
+            except EkyaError:
+                path.unlink(missing_ok=True)
+        # Not kept (the run stopped between cells and checkpoint): train it again, deterministically.
+        start = self._start_model(stream, k - 1, windows, store, best_models)
+        config = self.retrain_configs[best]
+        model = retrain(start, windows[k - 2], config, seed=self._seed(stream, k - 1, best), device=self.device).model
+        save_checkpoint(model, path)
+        return model
+
+    # -- the trace -------------------------------------------------------------------------
+    def write(self, streams: list[StreamRows], inference: list[InferenceMeasurement]) -> Path:
+        """Write trace.yaml, retrain.csv and inference.csv into ``output`` (atomically)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        retrain_rows = [row for stream in streams for row in stream.retrain_rows]
+        inference_rows = [
+            {"stream": stream.stream, "config": measured.config.name,
+             "demand_gpu": measured.seconds_per_frame * stream.frames_per_second * measured.config.sampling_rate,
+             "accuracy_factor": measured.accuracy_factor}
+            for stream in streams for measured in inference
+        ]
+        return write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
+
+    def run(self) -> Path:
+        """Profile every stream and write the trace; returns the trace folder."""
+        inference = self.profile_inference()
+        streams = [self.profile_stream(stream) for stream in self.stream_names]
+        return self.write(streams, inference)
+
+
+def _check_model(model: ModelSettings) -> None:
+    if model.name not in MODEL_NAMES:
+        raise EkyaError(f"unknown model {model.name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    # The base model's training settings are validated like a retraining configuration.
+    RetrainConfig(
+        name="base", train_layers="all", hidden_size=model.hidden_size, subsample=1.0,
+        epochs=model.base_epochs, batch_size=model.base_batch_size, learning_rate=model.base_learning_rate,
+    )
+
+
+def _best_index(cells: Sequence[CellResult | None], window: int) -> int:
+    """Index of the most accurate cell on ``window`` (the first one on ties)."""
+    accuracies = [cell.accuracy[window] if cell is not None else -1.0 for cell in cells]
+    return int(np.argmax(accuracies))
+
+
+def _pooled(model: EdgeModel, windows: list[Window], config: InferenceConfig, device: str) -> tuple[float, float]:
+    """Crop-weighted accuracy and seconds per processed frame of ``config`` over ``windows``."""
+    results: list[InferenceResult] = [run_inference(model, window, config, device) for window in windows]
+    crops = np.array([len(window) for window in windows], dtype=float)
+    accuracy = float(np.dot([r.accuracy for r in results], crops) / crops.sum())
+    frames = sum(r.processed_frames for r in results)
+    seconds = sum(r.seconds_per_frame * r.processed_frames for r in results)
+    return accuracy, seconds / frames
+
+
+def profile_offline(
+    source: StreamSource,
+    model: ModelSettings,
+    retrain_configs: Sequence[RetrainConfig],
+    inference_configs: Sequence[InferenceConfig],
+    output: str | os.PathLike,
+    seed: int = 0,
+    streams: int | None = None,
+    windows: int | None = None,
+    start_from: str = "best",
+    cache_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
+    torch_threads: int | None = 1,
+    progress: bool = True,
+) -> Path:
+    """Profile a dataset offline and write a trace folder; see :class:`OfflineProfiler` for the arguments."""
+    return OfflineProfiler(
+        source, model, retrain_configs, inference_configs, output, seed=seed, streams=streams, windows=windows,
+        start_from=start_from, cache_dir=cache_dir, device=device, torch_threads=torch_threads, progress=progress,
+    ).run()
