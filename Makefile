@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## the main job on the built-in data
-	$(BIN)/python -m flows.window_loop experiment=paper_example
+	$(BIN)/python -m flows.window_loop
 
 test: $(STAMP)  ## the test suite
 	$(BIN)/python -m pytest

@@ -42,7 +42,7 @@ def test_flow_writes_the_trace_the_simulated_window_loop_reads(tmp_path):
     assert set(trace.inference_table("cam0")) == {"c00", "c01"}
 
     # executor=simulated looks in ${paths.cache_dir}/traces/${dataset.name} by default
-    summary = window_loop(compose_config(tmp_path, "scheduler=thief"))
+    summary = window_loop(compose_config(tmp_path, "executor=simulated", "scheduler=thief"))
     assert 0 <= summary["summary/accuracy_mean"] <= 1
 
 
@@ -60,7 +60,6 @@ def cli(tmp_path, *overrides):
     [
         (["windows=1"], "error: stream cam0 would have 1 window(s); offline profiling needs at least 2"),
         (["dataset.crops_per_window=0"], "error: synthetic dataset: crops_per_window"),
-        (["model.base_epochs=0"], "error: retrain config 'base': epochs must be an int >= 1, got 0"),
     ],
 )
 def test_bad_values_exit_with_one_clear_message_and_no_trace(tmp_path, overrides, message):
