@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from ekya.execution.simulated import SimulatedRun, simulate
+from ekya.execution.runs import play_run
+from ekya.execution.simulated import SimulatedRun
 from ekya.execution.timeline import StreamOutcomes, play_window
 from ekya.execution.trace import load_trace, write_trace
 from ekya.scheduling import Problem, StreamProblem, build_scheduler
@@ -93,7 +94,7 @@ def simulator_throughput() -> dict[str, float]:
             if "retrain_config" in params:
                 params = {"retrain_config": run.resolve_retrain_config(params["retrain_config"])}
             started = time.perf_counter()
-            simulate(run, build_scheduler(name, **params))
+            play_run(run, build_scheduler(name, **params))
             seconds[name] = time.perf_counter() - started
     return seconds
 

@@ -25,8 +25,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from ekya.data.class_mix import plot_class_mix
+from ekya.data.labelers import labeler_from_config
 from ekya.errors import EkyaError
 from ekya.execution.local import LocalRun, ModelSettings
+from ekya.execution.runs import total_overheads
 from ekya.execution.simulated import SimulatedRun, WindowSettings
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.execution.trace import load_trace
@@ -34,6 +36,7 @@ from ekya.inference.config import load_inference_space
 from ekya.models.factory import MODEL_NAMES
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.scheduling import Decision, Problem, Scheduler, build_scheduler
+from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
 from ekya.tracking.metrics import window_metrics
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.tracking.plots import accuracy_figure, allocation_figure
@@ -112,6 +115,7 @@ def build_run(config: dict[str, Any]) -> Run:
             raise EkyaError(f"unknown model {model['name']!r}; valid: {', '.join(MODEL_NAMES)}")
         source = instantiate_dataset(config["dataset"])
         profiler = config["profiler"]
+        labeler, measure_against = labeler_from_config(config.get("labeler") or {"name": "ground_truth"})
         return LocalRun(
             source,
             ModelSettings(model["name"], int(model["hidden_size"]), int(model["base_epochs"]), int(model["base_batch_size"]), float(model["base_learning_rate"])),
@@ -124,6 +128,9 @@ def build_run(config: dict[str, Any]) -> Run:
             seed=int(config.get("seed", 0)),
             cache_dir=str(Path(config["paths"]["cache_dir"]) / "models"),
             device=str(executor.get("device", "cpu")),
+            cost=str(executor.get("cost", "calibrated")),
+            labeler=labeler,
+            measure_against=measure_against,
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
@@ -167,10 +174,7 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
         )
         for window in run.window_indices:
             profiles = [f.result() for f in [profile_stream.submit(run, window, s) for s in run.stream_names]]
-            overheads: dict[str, float] = {}
-            for profile in profiles:
-                for kind, seconds in profile.overhead_gpu_seconds.items():
-                    overheads[kind] = overheads.get(kind, 0.0) + seconds
+            overheads = total_overheads(profiles)
             problem = run.problem([p.believed for p in profiles], sum(overheads.values()))
             first = schedule(problem, scheduler)
             chosen = [(s, d.retrain_config if d.train_share > 0 else None) for s, d in zip(run.stream_names, first[0].streams)]
@@ -205,8 +209,13 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
 
 def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
-    build_run(config)  # fail on bad input before Prefect or MLflow start
-    build_scheduler(config["scheduler"]["name"], **{k: v for k, v in config["scheduler"].items() if k != "name"})
+    # Fail on bad input before Prefect or MLflow start (Uniform's aliases need the base model, later).
+    run = build_run(config)
+    params = {k: v for k, v in config["scheduler"].items() if k != "name"}
+    name = params.get("retrain_config")
+    if name is not None and (isinstance(run, SimulatedRun) or name not in RETRAIN_CONFIG_ALIASES):
+        params["retrain_config"] = run.resolve_retrain_config(str(name))
+    build_scheduler(config["scheduler"]["name"], **params)
     executor = config["executor"]
     if "torch_threads" in executor:
         import torch

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ekya.data.base import StreamSource, Window
 from ekya.data.cache import cache_key
+from ekya.data.labelers import GroundTruthLabeler, Labeler, check_measure_against
 from ekya.errors import EkyaError
 from ekya.execution.simulated import WindowSettings, select
 from ekya.execution.timeline import StreamOutcomes, StreamProfile
@@ -40,6 +41,10 @@ from ekya.scheduling.problem import Problem, StreamProblem
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import TrainResult, evaluate, retrain
+
+
+#: How training GPU-seconds are obtained (see :class:`LocalRun`).
+COST_MODES = ("calibrated", "measured")
 
 
 @dataclass(frozen=True)
@@ -62,14 +67,14 @@ class ModelSettings:
 class _MeasuredRetraining:
     """Trains retraining configurations on demand (thread-safe, once each) and remembers results."""
 
-    def __init__(self, train: Callable[[RetrainConfig], tuple[TrainResult, float]], configs: dict[str, RetrainConfig]) -> None:
+    def __init__(self, train: Callable[[RetrainConfig], tuple[TrainResult, float, float]], configs: dict[str, RetrainConfig]) -> None:
         self._train = train
         self._configs = configs
-        self._results: dict[str, tuple[TrainResult, float]] = {}
+        self._results: dict[str, tuple[TrainResult, float, float]] = {}
         self._lock = threading.Lock()
 
-    def result(self, name: str) -> tuple[TrainResult, float]:
-        """The training result of ``name`` and its model's accuracy on the evaluation window."""
+    def result(self, name: str) -> tuple[TrainResult, float, float]:
+        """The training result of ``name``, its GPU-seconds and its model's accuracy on the evaluation window."""
         with self._lock:
             if name not in self._results:
                 self._results[name] = self._train(self._configs[name])
@@ -113,9 +118,16 @@ class LocalRun:
         streams: use the first N streams (None: all).
         windows: run the first N windows that have a previous window to learn from (None: all).
         seed: seeds training (per stream, window and configuration).
-        cache_dir: base-model checkpoints.
+        cache_dir: base-model checkpoints, the hold-out profile and the cost calibration.
         device: torch device.
         progress: progress bars for base-model training.
+        labeler: labels window k-1's crops for retraining (default: the dataset's labels); its
+            GPU-seconds are charged at the window start.
+        measure_against: ``ground_truth`` or ``golden``: the labels inference accuracy is measured against.
+        cost: ``calibrated`` (default): training GPU-seconds = samples x epochs x seconds per
+            sample, measured once per model, configuration family and device and cached, and the
+            inference table likewise, so the same config and seed give the same decisions;
+            ``measured``: each run's own wall-clock compute seconds.
     """
 
     def __init__(
@@ -132,7 +144,12 @@ class LocalRun:
         cache_dir: str = ".cache/models",
         device: str = "cpu",
         progress: bool = True,
+        labeler: Labeler | None = None,
+        measure_against: str = "ground_truth",
+        cost: str = "calibrated",
     ) -> None:
+        if cost not in COST_MODES:
+            raise EkyaError(f"unknown cost mode {cost!r}; valid: {', '.join(COST_MODES)}")
         if not retrain_configs:
             raise EkyaError("the retraining space is empty: give at least one retraining configuration")
         if not inference_configs:
@@ -149,6 +166,10 @@ class LocalRun:
         self.cache_dir = cache_dir
         self.device = device
         self.progress = progress
+        self.cost = cost
+        self.labeler = labeler if labeler is not None else GroundTruthLabeler()
+        self.measure_against = check_measure_against(measure_against)
+        self.seconds_per_sample: dict[str, float] = {}
         self.stream_names = select(source.streams, streams, "streams")
         available = min(source.num_windows(stream) for stream in self.stream_names)
         if available < 2:
@@ -177,7 +198,43 @@ class LocalRun:
             progress=self.progress,
         )
         self.serving = {stream: base for stream in self.stream_names}
-        self.inference_table = self._measure_inference_space(base, holdout[-1])
+        if self.cost == "measured":
+            self.inference_table = self._measure_inference_space(base, holdout[-1])
+            return
+        key = cache_key({
+            "data": windows_digest(holdout), "model": vars(self.model), "seed": self.seed, "device": self.device,
+            "families": sorted({_family(c) for c in self.retrain_configs.values()}),
+            "inference": {name: vars(config) for name, config in self.inference_configs.items()},
+        })
+        path = Path(self.cache_dir) / f"calibration-{key}.json"
+        if path.exists():
+            calibration = json.loads(path.read_text())
+        else:
+            calibration = {
+                "seconds_per_sample": self._calibrate_training(base, holdout[0]),
+                "inference": self._measure_inference_space(base, holdout[-1]),
+            }
+            _write_json(path, calibration)
+        self.seconds_per_sample = calibration["seconds_per_sample"]
+        self.inference_table = {name: tuple(value) for name, value in calibration["inference"].items()}
+
+    def _calibrate_training(self, base: EdgeModel, window: Window) -> dict[str, float]:
+        """Seconds per sample and epoch of each configuration family (layers trained, head, batch size)."""
+        families: dict[str, RetrainConfig] = {}
+        for config in self.retrain_configs.values():
+            families.setdefault(_family(config), config)
+        rates = {}
+        for family, config in tqdm(families.items(), desc="calibrating training cost", disable=not self.progress):
+            probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, 2, config.batch_size, config.learning_rate)
+            result = retrain(base, window, probe, seed=self.seed, device=self.device)
+            rates[family] = result.compute_seconds / result.samples_processed
+        return rates
+
+    def _training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
+        """GPU-seconds at 100% of the device of a training run (calibrated or measured)."""
+        if self.cost == "measured":
+            return result.compute_seconds
+        return self.seconds_per_sample[_family(config)] * result.samples_processed
 
     def _measure_inference_space(self, model: EdgeModel, window: Window) -> dict[str, tuple[float, float]]:
         """name -> (GPU demand to keep up in real time, accuracy relative to the reference configuration)."""
@@ -212,8 +269,11 @@ class LocalRun:
         """Label window k-1, micro-profile every configuration on it, and set up the measurements of window k."""
         if not self.serving:
             raise RuntimeError("call prepare() before profile()")
-        labeled = self.source.window(stream, window - 1)  # ground-truth labels: labeling costs nothing here
+        labeling = self.labeler.label(self.source.window(stream, window - 1))
+        labeled = labeling.apply(self.source.window(stream, window - 1))
         current = self.source.window(stream, window)
+        if self.measure_against == "golden":
+            current = self.labeler.label(current).apply(current)
         serving = self.serving[stream]
         sample_indices = self.profiler.sample_indices(labeled.labels, window)
         rest = np.setdiff1d(np.arange(len(labeled)), sample_indices)
@@ -224,7 +284,8 @@ class LocalRun:
         def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
             probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
             result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device, validation=validation)
-            return ProfileRun(result.validation_accuracy, result.seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
+            seconds_per_epoch = self._training_seconds(config, result) / result.epochs
+            return ProfileRun(result.validation_accuracy, seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
 
         configs = list(self.retrain_configs.values())
         estimates = self.profiler.profile(
@@ -243,14 +304,14 @@ class LocalRun:
             inference_demand=np.array([self.inference_table[n][0] for n in names]),
             inference_factor=np.array([self.inference_table[n][1] for n in names]),
         )
-        return StreamProfile(believed, self._outcomes(window, stream, labeled, current), {"labeling": 0.0, "profile": profile_seconds})
+        return StreamProfile(believed, self._outcomes(window, stream, labeled, current), {"labeling": labeling.gpu_seconds, "profile": profile_seconds})
 
     def _outcomes(self, window: int, stream: str, labeled: Window, current: Window) -> StreamOutcomes:
         serving = self.serving[stream]
 
-        def train(config: RetrainConfig) -> tuple[TrainResult, float]:
+        def train(config: RetrainConfig) -> tuple[TrainResult, float, float]:
             result = retrain(serving, labeled, config, seed=self._seed(window, stream, config.name), device=self.device)
-            return result, evaluate(result.model, current, device=self.device)
+            return result, self._training_seconds(config, result), evaluate(result.model, current, device=self.device)
 
         measured = _MeasuredRetraining(train, self.retrain_configs)
         self._measured[(window, stream)] = measured
@@ -266,8 +327,8 @@ class LocalRun:
         names = list(self.retrain_configs)
         return StreamOutcomes(
             serving_accuracy=serving_full,
-            retrain_gpu_seconds=_LazyMapping(names, lambda n: measured.result(n)[0].compute_seconds),
-            retrain_accuracy=_LazyMapping(names, lambda n: measured.result(n)[1]),
+            retrain_gpu_seconds=_LazyMapping(names, lambda n: measured.result(n)[1]),
+            retrain_accuracy=_LazyMapping(names, lambda n: measured.result(n)[2]),
             inference_demand={n: self.inference_table[n][0] for n in self.inference_table},
             inference_factor=_LazyMapping(sorted(self.inference_table), factor),
         )
@@ -311,12 +372,9 @@ class LocalRun:
         configs = {}
         for name, config in tqdm(self.retrain_configs.items(), desc="hold-out profile for Uniform", disable=not self.progress):
             result = retrain(base, train, config, seed=self.seed, device=self.device)
-            configs[name] = (result.compute_seconds, evaluate(result.model, evaluation, device=self.device))
+            configs[name] = (self._training_seconds(config, result), evaluate(result.model, evaluation, device=self.device))
         profile = {"base_accuracy": evaluate(base, evaluation, device=self.device), "configs": configs}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(profile))
-        temporary.replace(path)
+        _write_json(path, profile)
         return profile
 
     def problem(self, believed: list[StreamProblem], overhead_gpu_seconds: float) -> Problem:
@@ -333,6 +391,19 @@ class LocalRun:
                     self.serving[stream] = result.model
         for key in [key for key in self._measured if key[0] == window]:
             del self._measured[key]
+
+
+def _family(config: RetrainConfig) -> str:
+    """Configurations that cost the same per sample: same layers trained, head and batch size."""
+    return f"layers={config.train_layers},hidden={config.hidden_size},batch={config.batch_size}"
+
+
+def _write_json(path: Path, payload: object) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload))
+    temporary.replace(path)
 
 
 def _subset(window: Window, indices: np.ndarray) -> Window:

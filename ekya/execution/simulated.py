@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.execution.timeline import StreamOutcomes, StreamProfile, WindowOutcome, play_window
+from ekya.execution.timeline import StreamOutcomes, StreamProfile
 from ekya.execution.trace import BASE_CONFIG, Trace
-from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Problem, StreamProblem, ThroughputScaling, linear_scaling
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
 
@@ -201,15 +200,3 @@ class SimulatedRun:
             return resolve_retrain_config(name, profile.names, profile.gpu_seconds, profile.accuracy, self.trace.base_accuracy())
         except ValueError as error:
             raise EkyaError(str(error)) from None
-
-    def play(self, window: int, scheduler: Scheduler) -> WindowOutcome:
-        """Profile, schedule and play one window, then let its retrained models serve."""
-        parts = [self.profile(window, stream) for stream in self.stream_names]
-        outcome = play_window(self.problem([p.believed for p in parts]), scheduler, [p.outcomes for p in parts])
-        self.commit(window, outcome.retrained)
-        return outcome
-
-
-def simulate(run: SimulatedRun, scheduler: Scheduler) -> list[WindowOutcome]:
-    """Every window of ``run`` in order, without Prefect (benchmarks, tests, notebooks)."""
-    return [run.play(window, scheduler) for window in run.window_indices]

@@ -8,6 +8,7 @@ the same weights. The global torch RNG is left as it was.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,10 @@ from ekya.data.base import Window
 from ekya.errors import EkyaError
 from ekya.models.factory import EdgeModel, freeze_all_but_last, images_to_tensor, set_training_mode, synchronize_device, with_new_head
 from ekya.training.config import RetrainConfig
+
+#: A new head is initialised from torch's global generator (seeded under fork_rng); the lock
+#: keeps concurrent retrainings in other threads from interleaving with it.
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 #: Crops per forward pass when evaluating (memory bound only, results do not depend on it).
 EVAL_BATCH_SIZE = 256
@@ -104,7 +109,7 @@ def retrain(
     inputs = images_to_tensor(images[chosen], device=device)
     targets = torch.from_numpy(labels[chosen]).to(device)
 
-    with torch.random.fork_rng(devices=[]):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         trained = copy.deepcopy(model) if config.hidden_size == model.hidden_size else with_new_head(model, config.hidden_size)
     trained = trained.to(device)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.simulated import SimulatedRun, WindowSettings, simulate
+from ekya.execution.runs import play_run
+from ekya.execution.simulated import SimulatedRun, WindowSettings
 from ekya.execution.timeline import StreamOutcomes, outcome_record, play_window
 from ekya.execution.trace import load_trace
 from ekya.scheduling import Problem, build_scheduler
@@ -51,7 +52,7 @@ def test_replan_sees_the_part_way_job_with_its_believed_remaining_cost():
 
 def test_gpu_seconds_and_record():
     run = SimulatedRun(load_trace(PAPER_EXAMPLE))
-    outcomes = simulate(run, build_scheduler("uniform", retrain_config="Cfg1"))
+    outcomes = play_run(run, build_scheduler("uniform", retrain_config="Cfg1"))
     first = outcomes[0]
     assert first.gpu_seconds_train == pytest.approx(85 + 80)  # every started job's cost at linear scaling
     record = outcome_record(first, run.stream_names)
@@ -62,7 +63,7 @@ def test_gpu_seconds_and_record():
 
 def test_retrained_models_carry_over_to_the_next_window():
     run = SimulatedRun(load_trace(PAPER_EXAMPLE))
-    simulate(run, build_scheduler("optimal"))
+    play_run(run, build_scheduler("optimal"))
     assert run.serving == {"A": (1, "Cfg2"), "B": (1, "Cfg2")}
 
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ekya.errors import EkyaError
-from flows.window_loop import window_loop
+from flows.window_loop import run_config, window_loop
 from tests.flows.helpers import PROJECT_ROOT, compose_config
 
 
@@ -66,19 +66,27 @@ def cli(tmp_path, *overrides, multirun=False):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["gpus=0"], "error: gpus must be > 0, got 0"),
-        (["delta=5"], "error: delta must be in (0, gpus=3.0], got 5"),
-        (["streams=7"], "error: streams=7 but the dataset has 2 streams"),
+        (["gpus=0"], "gpus must be > 0, got 0"),
+        (["delta=5"], "delta must be in (0, gpus=3.0], got 5"),
+        (["streams=7"], "streams=7 but the dataset has 2 streams"),
         (["scheduler=uniform", "scheduler.retrain_config=best"], "unknown retraining configuration 'best'; valid: high, low, Cfg1, Cfg2"),
         (["executor.trace=/nonexistent"], "trace folder /nonexistent does not exist"),
+        (["scheduler.passes=0"], "passes must be >= 1, got 0"),
     ],
 )
-def test_bad_values_exit_with_one_clear_message(tmp_path, overrides, message):
-    result = cli(tmp_path, "experiment=paper_example", *overrides)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+def test_bad_values_are_refused_before_anything_is_written(tmp_path, overrides, message):
+    with pytest.raises(EkyaError) as error:
+        run_config(compose_config(tmp_path, "experiment=paper_example", *overrides))
+    assert message in str(error.value)
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing half-written
+
+
+def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
+    result = cli(tmp_path, "experiment=paper_example", "gpus=0")
+    assert result.returncode == 2
+    assert "error: gpus must be > 0, got 0" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 def test_unknown_scheduler_lists_the_valid_ones(tmp_path):
@@ -102,3 +110,42 @@ def test_multirun_makes_one_parent_and_a_child_per_point(tmp_path):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
     assert {(r.data.params["scheduler.name"], r.data.params["gpus"]) for r in children} == {
         ("thief", "2"), ("thief", "3"), ("uniform", "2"), ("uniform", "3")}
+
+
+def tiny_local(*extra):
+    return ("executor=local", "dataset.num_streams=2", "dataset.num_windows=2", "dataset.crops_per_window=80",
+            "dataset.frames_per_window=16", "dataset.holdout_streams=1", "dataset.holdout_windows=1", "model=shufflenet_v2_x0_5",
+            "model.base_epochs=1", "retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 1.0, epochs: [1, 2]}]",
+            "inference_space.configs=[{sampling_rate: [1.0, 0.5]}]", "profiler.sample_fraction=0.25", *extra)
+
+
+@pytest.mark.slow
+def test_local_run_logs_measured_and_estimated_accuracy_and_class_mix(tmp_path):
+    config = compose_config(tmp_path, *tiny_local())
+    summary = window_loop(config)
+    assert 0 <= summary["summary/accuracy_mean"] <= 1
+    client, runs = only_run(config["tracking"]["uri"], "ekya")
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.data.tags["executor"] == "local"
+    for key in ("accuracy/cam0", "estimated_accuracy/cam0", "gpu_seconds/profile", "gpu_seconds/labeling"):
+        assert key in run.data.metrics, key
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} >= {"plots/class_mix.png", "plots/accuracy.png"}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.name=vgg99"], "unknown model 'vgg99'; valid: resnet18, mobilenet_v2, shufflenet_v2_x0_5"),
+        (["retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 1.5, epochs: 1}]"], "subsample must be in (0, 1]"),
+        (["retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 0.5, epochs: 0}]"], "epochs must be"),
+        (["retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 0.5, epochs: 1, batch_size: 0}]"], "batch_size must be"),
+        (["dataset.num_streams=0"], "num_streams"),
+        (["executor.cost=free"], "unknown cost mode 'free'"),
+    ],
+)
+def test_bad_local_settings_are_refused_before_anything_is_written(tmp_path, overrides, message):
+    with pytest.raises(EkyaError) as error:
+        run_config(compose_config(tmp_path, *overrides))
+    assert message in str(error.value)
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (tmp_path / "cache" / "models").exists()  # nothing trained, nothing half-written

@@ -13,7 +13,8 @@ import ekya.profiling.offline as offline
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
 from ekya.execution.local import ModelSettings
-from ekya.execution.simulated import SimulatedRun, simulate
+from ekya.execution.runs import play_run
+from ekya.execution.simulated import SimulatedRun
 from ekya.execution.trace import load_trace
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.offline import OfflineProfiler
@@ -185,7 +186,7 @@ def test_changed_settings_do_not_reuse_cells(profiled, tmp_path, model_cache):
 def test_trace_replays_with_the_thief_scheduler(profiled):
     _, root = profiled
     run = SimulatedRun(load_trace(root), gpus=1.0)
-    outcomes = simulate(run, build_scheduler("thief"))
+    outcomes = play_run(run, build_scheduler("thief"))
     assert len(outcomes) == 3
     assert all(0 <= accuracy <= 1 for outcome in outcomes for accuracy in outcome.accuracy)
     assert all(config is None for config in outcomes[0].retrained)  # window 0: nothing to retrain on

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.simulated import SimulatedRun, simulate
+from ekya.execution.runs import play_run
+from ekya.execution.simulated import SimulatedRun
 from ekya.execution.timeline import StreamOutcomes, play_window
 from ekya.execution.trace import load_trace
 from ekya.scheduling import SCHEDULERS, build_scheduler
@@ -21,7 +22,7 @@ def paper_example(name, **params):
     run = SimulatedRun(load_trace(PAPER_EXAMPLE))
     if "retrain_config" in params:
         params["retrain_config"] = run.resolve_retrain_config(params["retrain_config"])
-    return simulate(run, build_scheduler(name, **params))
+    return play_run(run, build_scheduler(name, **params))
 
 
 def mean_accuracy(outcomes):
