@@ -27,7 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from ekya.data.class_mix import plot_class_mix
 from ekya.data.labelers import labeler_from_config
 from ekya.errors import EkyaError
-from ekya.execution.local import LocalRun, ModelSettings
+from ekya.execution.local import LocalRun, ModelSettings, PruningSettings
 from ekya.execution.runs import total_overheads
 from ekya.execution.simulated import SimulatedRun, WindowSettings
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
@@ -108,6 +108,7 @@ def build_run(config: dict[str, Any]) -> Run:
             windows=config.get("windows"),
             estimate_noise_std=float(executor.get("estimate_noise_std", 0.0)),
             seed=int(config.get("seed", 0)),
+            window_seconds=executor.get("window_seconds"),
         )
     if name == "local":
         model = config["model"]
@@ -115,13 +116,16 @@ def build_run(config: dict[str, Any]) -> Run:
             raise EkyaError(f"unknown model {model['name']!r}; valid: {', '.join(MODEL_NAMES)}")
         source = instantiate_dataset(config["dataset"])
         profiler = config["profiler"]
+        micro = profiler["name"] == "micro"
         labeler, measure_against = labeler_from_config(config.get("labeler") or {"name": "ground_truth"})
         return LocalRun(
             source,
             ModelSettings(model["name"], int(model["hidden_size"]), int(model["base_epochs"]), int(model["base_batch_size"]), float(model["base_learning_rate"])),
             load_retrain_space(config["retrain_space"]["configs"]),
             load_inference_space(config["inference_space"]["configs"]),
-            MicroProfiler(float(profiler["sample_fraction"]), int(profiler["profile_epochs"]), int(config.get("seed", 0)), profiler["curve_family"]),
+            MicroProfiler(float(profiler["sample_fraction"]), int(profiler["profile_epochs"]), int(config.get("seed", 0)), profiler["curve_family"])
+            if micro
+            else MicroProfiler(seed=int(config.get("seed", 0))),
             _settings(config, source.window_seconds),
             streams=config.get("streams"),
             windows=config.get("windows"),
@@ -131,6 +135,11 @@ def build_run(config: dict[str, Any]) -> Run:
             cost=str(executor.get("cost", "calibrated")),
             labeler=labeler,
             measure_against=measure_against,
+            profiler_mode=str(profiler["name"]),
+            pruning=PruningSettings(int(profiler["prune_every"]), float(profiler["prune_fraction"]), int(profiler["prune_floor"]))
+            if micro and float(profiler["prune_fraction"]) > 0
+            else None,
+            estimate_noise_std=float(profiler.get("noise_std", 0.0)),
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
@@ -164,7 +173,10 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
     run_name = f"{config['scheduler']['name']} gpus={settings.gpus:g} streams={len(run.stream_names)}"
     records, accuracies = [], []
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
-        logger.log_params({"resolved.gpus": settings.gpus, "resolved.delta": settings.delta, "resolved.min_accuracy": settings.min_accuracy})
+        logger.log_params({
+            "resolved.gpus": settings.gpus, "resolved.delta": settings.delta, "resolved.min_accuracy": settings.min_accuracy,
+            "resolved.streams": len(run.stream_names), "resolved.window_seconds": settings.window_seconds,
+        })
         prepare(run)
         scheduler = build_policy(config, run)
         print(

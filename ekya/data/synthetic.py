@@ -597,14 +597,14 @@ class SyntheticSource(StreamSource):
     def __init__(
         self,
         *,
-        num_streams: int = 4,
-        num_windows: int = 6,
+        num_streams: int = 3,
+        num_windows: int = 4,
         window_seconds: float = 120.0,
-        crops_per_window: int = 600,
+        crops_per_window: int = 400,
         frames_per_window: int = 120,
         resolution: int = 32,
         holdout_streams: int = 2,
-        holdout_windows: int = 3,
+        holdout_windows: int = 2,
         seed: int = 0,
         cache_dir: str | None = None,
     ) -> None:

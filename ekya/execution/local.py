@@ -37,6 +37,8 @@ from ekya.inference.run import demand_gpu, run_inference
 from ekya.models.base_model import base_model, windows_digest
 from ekya.models.factory import EdgeModel
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
+from ekya.profiling.noise import add_estimate_noise
+from ekya.profiling.pruning import prune_configs
 from ekya.scheduling.problem import Problem, StreamProblem
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
 from ekya.training.config import RetrainConfig
@@ -45,6 +47,18 @@ from ekya.training.retrain import TrainResult, evaluate, retrain
 
 #: How training GPU-seconds are obtained (see :class:`LocalRun`).
 COST_MODES = ("calibrated", "measured")
+#: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
+PROFILER_MODES = ("micro", "oracle")
+
+
+@dataclass(frozen=True)
+class PruningSettings:
+    """The micro-profiler's pruning: every ``every_windows`` windows drop ``fraction`` of the
+    configurations farthest from the cost-accuracy Pareto frontier, keeping at least ``floor``."""
+
+    every_windows: int = 2
+    fraction: float = 0.25
+    floor: int = 4
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,11 @@ class LocalRun:
         cache_dir: base-model checkpoints, the hold-out profile and the cost calibration.
         device: torch device.
         progress: progress bars for base-model training.
+        profiler_mode: ``micro`` (estimate with ``profiler``) or ``oracle`` (hand the scheduler the
+            measured outcome of fully retraining every configuration, at no charged cost: the
+            loss due to estimation is then measured directly).
+        pruning: pruning of the retraining space between windows (None: never prune).
+        estimate_noise_std: Gaussian noise (accuracy points) added to the estimated accuracies.
         labeler: labels window k-1's crops for retraining (default: the dataset's labels); its
             GPU-seconds are charged at the window start.
         measure_against: ``ground_truth`` or ``golden``: the labels inference accuracy is measured against.
@@ -147,9 +166,16 @@ class LocalRun:
         labeler: Labeler | None = None,
         measure_against: str = "ground_truth",
         cost: str = "calibrated",
+        profiler_mode: str = "micro",
+        pruning: PruningSettings | None = None,
+        estimate_noise_std: float = 0.0,
     ) -> None:
         if cost not in COST_MODES:
             raise EkyaError(f"unknown cost mode {cost!r}; valid: {', '.join(COST_MODES)}")
+        if profiler_mode not in PROFILER_MODES:
+            raise EkyaError(f"unknown profiler {profiler_mode!r}; valid: {', '.join(PROFILER_MODES)}")
+        if not estimate_noise_std >= 0:
+            raise EkyaError(f"estimate noise must be >= 0 accuracy points, got {estimate_noise_std}")
         if not retrain_configs:
             raise EkyaError("the retraining space is empty: give at least one retraining configuration")
         if not inference_configs:
@@ -167,6 +193,9 @@ class LocalRun:
         self.device = device
         self.progress = progress
         self.cost = cost
+        self.profiler_mode = profiler_mode
+        self.pruning = pruning
+        self.estimate_noise_std = float(estimate_noise_std)
         self.labeler = labeler if labeler is not None else GroundTruthLabeler()
         self.measure_against = check_measure_against(measure_against)
         self.seconds_per_sample: dict[str, float] = {}
@@ -178,6 +207,7 @@ class LocalRun:
         self.serving: dict[str, EdgeModel] = {}
         self.inference_table: dict[str, tuple[float, float]] = {}
         self._measured: dict[tuple[int, str], _MeasuredRetraining] = {}
+        self.kept_configs = {stream: list(self.retrain_configs) for stream in self.stream_names}
 
     # -- once per run -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -281,30 +311,47 @@ class LocalRun:
         validation = _subset(labeled, np.sort(rng.choice(rest, size=max(1, min(len(rest), len(labeled) // 5)), replace=False)))
         sample = _subset(labeled, sample_indices)
 
-        def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
-            probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
-            result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device, validation=validation)
-            seconds_per_epoch = self._training_seconds(config, result) / result.epochs
-            return ProfileRun(result.validation_accuracy, seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
+        outcomes = self._outcomes(window, stream, labeled, current)
+        kept = self.kept_configs[stream]
+        if self.profiler_mode == "oracle":
+            costs = np.array([outcomes.retrain_gpu_seconds[name] for name in kept])
+            accuracies = np.array([outcomes.retrain_accuracy[name] for name in kept])
+            profile_seconds = 0.0
+        else:
 
-        configs = list(self.retrain_configs.values())
-        estimates = self.profiler.profile(
-            configs, train_fn, len(labeled), profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate)
-        )
-        profile_seconds = float(sum(e.profiling_gpu_seconds for e in estimates))
+            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
+                probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
+                result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device, validation=validation)
+                seconds_per_epoch = self._training_seconds(config, result) / result.epochs
+                return ProfileRun(result.validation_accuracy, seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
+
+            estimates = self.profiler.profile(
+                [self.retrain_configs[name] for name in kept], train_fn, len(labeled),
+                profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate),
+            )
+            costs = np.array([e.gpu_seconds for e in estimates])
+            accuracies = np.array([e.accuracy for e in estimates])
+            profile_seconds = float(sum(e.profiling_gpu_seconds for e in estimates))
+        if self.pruning is not None:
+            position = self.window_indices.index(window) if window in self.window_indices else 0
+            p = self.pruning
+            self.kept_configs[stream] = prune_configs(kept, costs, accuracies, position, p.every_windows, p.fraction, p.floor)
+        if self.estimate_noise_std > 0:
+            noise = np.random.default_rng([self.seed, self.stream_names.index(stream), window, 1])
+            accuracies = add_estimate_noise(accuracies, self.estimate_noise_std, noise)
         believed_serving = evaluate(serving, validation, device=self.device)
         names = tuple(sorted(self.inference_table))
         believed = StreamProblem(
             name=stream,
             serving_accuracy=believed_serving,
-            retrain_names=tuple(e.config_name for e in estimates),
-            retrain_gpu_seconds=np.array([e.gpu_seconds for e in estimates]),
-            retrain_accuracy=np.array([e.accuracy for e in estimates]),
+            retrain_names=tuple(kept),
+            retrain_gpu_seconds=costs,
+            retrain_accuracy=accuracies,
             inference_names=names,
             inference_demand=np.array([self.inference_table[n][0] for n in names]),
             inference_factor=np.array([self.inference_table[n][1] for n in names]),
         )
-        return StreamProfile(believed, self._outcomes(window, stream, labeled, current), {"labeling": labeling.gpu_seconds, "profile": profile_seconds})
+        return StreamProfile(believed, outcomes, {"labeling": labeling.gpu_seconds, "profile": profile_seconds})
 
     def _outcomes(self, window: int, stream: str, labeled: Window, current: Window) -> StreamOutcomes:
         serving = self.serving[stream]

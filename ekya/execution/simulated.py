@@ -14,6 +14,7 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.execution.timeline import StreamOutcomes, StreamProfile
 from ekya.execution.trace import BASE_CONFIG, Trace
+from ekya.profiling.noise import add_estimate_noise
 from ekya.scheduling.problem import Problem, StreamProblem, ThroughputScaling, linear_scaling
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
 
@@ -104,7 +105,7 @@ def trace_window(
     factor = np.array([inference[n][1] for n in names])
     estimated = profile.accuracy
     if estimate_noise is not None and noise_std > 0 and len(estimated):
-        estimated = np.clip(estimated + estimate_noise.normal(0.0, noise_std / 100.0, size=len(estimated)), 0.0, 1.0)
+        estimated = add_estimate_noise(estimated, noise_std, estimate_noise)
     believed = StreamProblem(
         name=stream,
         serving_accuracy=serving_accuracy,
@@ -140,6 +141,8 @@ class SimulatedRun:
         windows: run the first N windows (None: all).
         estimate_noise_std: Gaussian noise (accuracy points) on the estimates the scheduler sees.
         seed: seeds the noise, per (window, stream), so results do not depend on task order.
+        window_seconds: replay with windows of this length T instead of the trace's (the same
+            profiles in a shorter or longer window: the window-length sensitivity study).
     """
 
     def __init__(
@@ -152,13 +155,14 @@ class SimulatedRun:
         windows: int | None = None,
         estimate_noise_std: float = 0.0,
         seed: int = 0,
+        window_seconds: float | None = None,
     ) -> None:
         self.trace = trace
         self.settings = WindowSettings(
             gpus=float(gpus if gpus is not None else trace.gpus or 1.0),
             delta=float(delta if delta is not None else trace.delta or 0.1),
             min_accuracy=float(min_accuracy if min_accuracy is not None else trace.min_accuracy or 0.0),
-            window_seconds=trace.window_seconds,
+            window_seconds=float(window_seconds if window_seconds is not None else trace.window_seconds),
         )
         if estimate_noise_std < 0:
             raise EkyaError(f"estimate_noise_std must be >= 0 accuracy points, got {estimate_noise_std}")

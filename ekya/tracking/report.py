@@ -60,6 +60,11 @@ _UNIFORM_CONFIG_NAMES = {"high": "Cfg 1", "low": "Cfg 2"}
 _LABEL_ORDER = ("thief", "fixed_res", "fixed_config", "optimal", "uniform", "fair", "no_retrain")
 #: A point of a sweep: the runs that differ only by seed are averaged over.
 POINT_COLUMNS = ("label", "dataset", *X_AXES)
+#: Columns of :attr:`SweepRuns.frame`.
+FRAME_COLUMNS = (
+    "run_id", "run_name", "parent_run_id", "start_time", "scheduler", "label", "dataset", "seed",
+    *X_AXES, "accuracy_mean", "window_accuracies",
+)
 
 
 def scheduler_label(scheduler: str, retrain_config: Any = None, inference_share: Any = None) -> str:
@@ -217,17 +222,11 @@ def load_sweep(tracking_uri: str, experiment: str, parent_run_id: str | None = N
         for run in children:
             row = run_row(run, client)
             (skipped if isinstance(row, SkippedRun) else rows).append(row)
-    frame = pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     if len(frame):
         frame = frame.sort_values("start_time", ascending=False)
         frame = frame.drop_duplicates(subset=[*POINT_COLUMNS, "seed"], keep="first").reset_index(drop=True)
     return SweepRuns(experiment, tracking_uri, frame, skipped, parents)
-
-
-_FRAME_COLUMNS = (
-    "run_id", "run_name", "parent_run_id", "start_time", "scheduler", "label", "dataset", "seed",
-    *X_AXES, "accuracy_mean", "window_accuracies",
-)
 
 
 def _has_sweep(client: MlflowClient, name: str) -> bool:
@@ -291,6 +290,8 @@ class GpuSaving:
         baseline: the baseline that needs the fewest GPUs (None: none reaches it in the sweep).
         baseline_gpus: the GPUs it needs, interpolated linearly between swept GPU counts.
         factor: ``baseline_gpus / gpus`` (None when no baseline reaches Ekya's accuracy).
+        factor_above: when ``factor`` is None: the sweep's largest GPU count / ``gpus``, a lower
+            bound of the factor.
     """
 
     gpus: float
@@ -298,6 +299,7 @@ class GpuSaving:
     baseline: str | None
     baseline_gpus: float | None
     factor: float | None
+    factor_above: float | None = None
 
 
 def gpus_to_reach(gpus: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
@@ -343,7 +345,8 @@ def gpu_saving(frame: pd.DataFrame, baselines: Iterable[str] = BASELINE_SCHEDULE
             best = min(needed, key=needed.get)
             savings.append(GpuSaving(float(gpus), float(accuracy), best, needed[best], needed[best] / float(gpus)))
         else:
-            savings.append(GpuSaving(float(gpus), float(accuracy), None, None, None))
+            largest = float(frame.loc[frame["label"].isin(candidates), "gpus"].max())
+            savings.append(GpuSaving(float(gpus), float(accuracy), None, None, None, largest / float(gpus)))
     return savings
 
 
@@ -395,7 +398,8 @@ def gain_at_highest_contention(frame: pd.DataFrame) -> ContentionGain | None:
     if best is None:
         return None
     contention, row, top = best
-    point = {a: float(row[a]) for a in axes if not pd.isna(row[a])}
+    shown = ["streams", "gpus", *(a for a in swept_axes(frame) if a not in ("streams", "gpus"))]
+    point = {a: float(row[a]) for a in shown if not pd.isna(row[a])}
     return ContentionGain(point, float(contention), float(row["accuracy_mean"]), str(top["label"]), float(top["accuracy_mean"]),
                           100 * (float(row["accuracy_mean"]) - float(top["accuracy_mean"])))
 
@@ -434,7 +438,8 @@ def accuracy_figure(frame: pd.DataFrame, x: str | None, title: str = "") -> plt.
         for label, curve in table.iterrows():
             curve = curve.dropna()
             ekya = label == SCHEDULER_LABELS[REFERENCE_SCHEDULER]
-            axes.plot(curve.index.to_numpy(float), 100 * curve.to_numpy(float), marker="o",
+            style = "--" if label.startswith("Uniform") else ":" if label == SCHEDULER_LABELS["no_retrain"] else "-"
+            axes.plot(curve.index.to_numpy(float), 100 * curve.to_numpy(float), marker="o", linestyle=style,
                       linewidth=2.5 if ekya else 1.4, zorder=3 if ekya else 2, label=label)
         axes.set_xlabel(X_AXES[x])
         axes.legend(fontsize="small")
@@ -509,7 +514,7 @@ def _saving_markdown(savings: list[GpuSaving]) -> list[str]:
     rows = [
         (_format_value(s.gpus), _percent(s.accuracy), s.baseline or "none reaches it",
          f"{s.baseline_gpus:.2f}" if s.baseline_gpus is not None else "> swept range",
-         f"{s.factor:.2f}x" if s.factor is not None else "")
+         f"{s.factor:.2f}x" if s.factor is not None else f"> {s.factor_above:.2f}x")
         for s in savings
     ]
     lines = ["### GPU saving factor", "",
@@ -518,7 +523,7 @@ def _saving_markdown(savings: list[GpuSaving]) -> list[str]:
     finite = [s for s in savings if s.factor is not None]
     if finite:
         top = max(finite, key=lambda s: s.factor)
-        lines += [f"Headline: the best baseline needs **{top.factor:.2f}x** the GPUs to match Ekya with {top.gpus:g} GPUs (the paper: 4x).", ""]
+        lines += [f"Headline: the best baseline needs **{top.factor:.2f}x** the GPUs to match Ekya with {top.gpus:g} GPU(s) (the paper: 4x).", ""]
     return lines
 
 

@@ -163,7 +163,7 @@ def test_holdout_windows() -> None:
 
 
 def test_class_mix_changes_across_windows_and_cameras() -> None:
-    source = SyntheticSource(crops_per_window=400, resolution=8, holdout_streams=0)
+    source = SyntheticSource(num_streams=4, num_windows=6, crops_per_window=400, resolution=8, holdout_streams=0)
     mixes = {stream: [source.scene(stream, k)["class_mix"] for k in range(6)] for stream in source.streams}
     for stream, per_window in mixes.items():
         first, last = (np.array(list(mix.values())) for mix in (per_window[0], per_window[-1]))
@@ -179,7 +179,7 @@ def test_class_mix_changes_across_windows_and_cameras() -> None:
 
 
 def test_scene_describes_lighting_weather_and_appearance_drift() -> None:
-    source = SyntheticSource(holdout_streams=0)
+    source = SyntheticSource(num_streams=4, num_windows=6, holdout_streams=0)
     for stream in source.streams:
         scenes = [source.scene(stream, k) for k in range(6)]
         assert scenes[0]["lighting"] == "day"
@@ -241,7 +241,7 @@ def test_config_file_lists_every_constructor_parameter(tmp_path: Path) -> None:
             assert config[name] == parameter.default, name
     config.cache_dir = str(tmp_path)
     source = instantiate({key: value for key, value in config.items() if key != "name"})
-    assert isinstance(source, SyntheticSource) and source.streams == ["cam0", "cam1", "cam2", "cam3"]
+    assert isinstance(source, SyntheticSource) and source.streams == ["cam0", "cam1", "cam2"]
 
 
 # --------------------------------------------------------------------------- class-mix plot
@@ -326,7 +326,7 @@ def test_model_from_an_early_window_drifts_and_retraining_on_the_previous_window
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        source = SyntheticSource(num_streams=1, holdout_streams=0)
+        source = SyntheticSource(num_streams=1, num_windows=6, crops_per_window=600, holdout_streams=0)
         first, previous, last = (source.window("cam0", k) for k in (0, 4, 5))
         train_rows, test_rows = np.arange(600) % 2 == 0, np.arange(600) % 2 == 1
         early_model = _train_mlp(*_tensors(first, train_rows))

@@ -100,5 +100,29 @@ def test_bad_settings():
         LocalRun(*args)
     with pytest.raises(EkyaError, match="unknown cost mode 'free'; valid: calibrated, measured"):
         LocalRun(*args, cost="free")
+    with pytest.raises(EkyaError, match="unknown profiler 'psychic'; valid: micro, oracle"):
+        LocalRun(*args, profiler_mode="psychic")
     with pytest.raises(EkyaError, match="retraining space is empty"):
         LocalRun(source, ModelSettings(), [], [InferenceConfig("full", 1.0, None)], MicroProfiler(), settings)
+
+
+def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(cache):
+    run = tiny_run(cache)
+    run.profiler_mode = "oracle"
+    run.prepare()
+    profile = run.profile(1, "cam0")
+    assert profile.overhead_gpu_seconds["profile"] == 0.0
+    for k, name in enumerate(profile.believed.retrain_names):
+        assert profile.believed.retrain_accuracy[k] == profile.outcomes.retrain_accuracy[name]
+        assert profile.believed.retrain_gpu_seconds[k] == profile.outcomes.retrain_gpu_seconds[name]
+
+
+def test_estimate_noise_is_seeded(cache):
+    def estimates(noise):
+        run = tiny_run(cache)
+        run.estimate_noise_std = noise
+        run.prepare()
+        return run.profile(1, "cam1").believed.retrain_accuracy
+
+    clean, noisy, again = estimates(0.0), estimates(10.0), estimates(10.0)
+    assert np.array_equal(noisy, again) and not np.array_equal(clean, noisy)

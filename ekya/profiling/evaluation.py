@@ -1,0 +1,548 @@
+"""How faithful is the micro-profiler? Its estimates against full retraining of every configuration.
+
+After Ekya (NSDI'22) section 4.3 / Figure 11a. For every stream, window ``k >= 1`` and
+retraining configuration, with the configuration's epochs overridden to each value of an
+``epochs`` list (5, 15, 30 in the paper, so the extrapolation distance varies):
+
+* **The estimate.** Exactly what the local executor does (:meth:`ekya.execution.local.LocalRun.profile`):
+  the profiling sample is ``MicroProfiler.sample_indices(labels of window k-1, k)``; the
+  validation set is 20% of window ``k-1`` outside the sample (seeded with ``[seed, stream
+  index, k]``); configurations sharing (train_layers, hidden_size, batch_size, learning_rate)
+  share one profiling run; the curve fit and the cost model give accuracy and GPU-seconds.
+* **The truth.** The configuration trained fully (its subsample, the overridden epochs) on the
+  *training pool*: window ``k-1`` without that validation set, so that the validation set stays
+  unseen by both. Its accuracy is measured on two sets:
+
+  - ``accuracy_holdout``: the held-out validation part of window ``k-1`` -- what the profiler
+    can know (it validates on this very set);
+  - ``accuracy_next_window``: all of window ``k`` -- what the scheduler needs (the retrained
+    model serves in window ``k``, after the data drifted).
+
+  The profiler is told the window has ``len(training pool)`` labeled samples, so its
+  extrapolation targets the same amount of data the truth trains on. (The local executor
+  trains on all of window ``k-1``; holding 20% out is the price of an unseen reference.)
+* **Start model.** Every window's configurations start from the base model (offline
+  profiling's ``start_from="base"``): windows are independent and the profiler and the truth
+  always start from the same model.
+* **Costs.** Measured ``compute_seconds`` of the training runs with the whole device
+  (GPU-seconds at 100% of one GPU; on a CPU, CPU-seconds), for the profiling runs and the
+  full trainings alike (no calibration), so both sides are measured the same way.
+
+Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = the profiler
+is optimistic.
+
+Resuming: every finished profiling run and full training is one small JSON file under
+``output/<stream>-<key>/w<k>/`` (written atomically); ``key`` hashes everything that changes a
+result (stream and hold-out crops, model settings, seed, the profiler's sample fraction and
+profile epochs, device), and each file name hashes its configuration, so a re-run (or a run
+with more epochs settings or another curve family) trains only what is missing.
+
+Seeds: configuration ``c`` (index in the space) of stream ``s`` in window ``k`` trains with
+``SeedSequence([seed, s, k, c])``, profiling and full training alike, as in the local executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.cache import cache_key
+from ekya.errors import EkyaError
+from ekya.execution.local import ModelSettings
+from ekya.execution.simulated import select
+from ekya.models.base_model import base_model, windows_digest
+from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
+from ekya.training.config import RetrainConfig
+from ekya.training.retrain import evaluate, retrain
+
+#: Columns of the error table, one row per (stream, window, configuration, epochs).
+#: Accuracies are fractions in [0, 1]; errors are accuracy points (estimated - true);
+#: seconds are GPU-seconds at 100% of one GPU. ``profiling_gpu_seconds`` is the configuration's
+#: share of the window's profiling runs (summed over a window's configurations: the window's
+#: profiling cost for that stream).
+ERROR_COLUMNS = (
+    "stream", "window", "config", "epochs",
+    "estimated_accuracy", "accuracy_holdout", "accuracy_next_window",
+    "error_vs_holdout_points", "error_vs_next_window_points",
+    "estimated_gpu_seconds", "gpu_seconds", "profiling_gpu_seconds",
+)
+#: Truth references: metric-name prefix -> error column.
+REFERENCES = {"profiler": "error_vs_next_window_points", "profiler/holdout": "error_vs_holdout_points"}
+#: The paper's targets.
+TARGET_MEDIAN_ABS_ERROR_POINTS = 3.0
+TARGET_COST_SHARE_OF_WINDOW = 0.01
+TARGET_COST_RATIO_VS_EXHAUSTIVE = 100.0
+#: Bump when the meaning of a stored cell changes, so older cells are not reused.
+CELL_FORMAT = 1
+
+
+# -- pure statistics ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Distribution of signed errors, in accuracy points.
+
+    Attributes:
+        abs_error_median: median of |error|.
+        abs_error_p90: 90th percentile of |error| (linear interpolation).
+        bias: mean signed error (> 0: optimistic).
+        count: number of errors.
+    """
+
+    abs_error_median: float
+    abs_error_p90: float
+    bias: float
+    count: int
+
+
+def summarize_errors(errors: Sequence[float] | np.ndarray) -> ErrorSummary:
+    """Median and 90th percentile of the absolute errors and the mean signed error (points)."""
+    values = np.asarray(errors, dtype=np.float64)
+    if values.size == 0:
+        raise EkyaError("no errors to summarize: the error table is empty")
+    if not np.all(np.isfinite(values)):
+        raise EkyaError(f"errors must be finite, got {values[~np.isfinite(values)][:3].tolist()}")
+    absolute = np.abs(values)
+    return ErrorSummary(float(np.median(absolute)), float(np.percentile(absolute, 90)), float(values.mean()), int(values.size))
+
+
+def error_table(rows: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Rows with estimates and truths -> the error table (:data:`ERROR_COLUMNS`), sorted.
+
+    Each row needs every column of :data:`ERROR_COLUMNS` but the two error columns, which are
+    computed as ``100 x (estimated_accuracy - truth)``.
+    """
+    table = pd.DataFrame(rows).copy()
+    missing = [c for c in ERROR_COLUMNS if c not in table.columns and not c.startswith("error_")]
+    if missing:
+        raise EkyaError(f"error-table rows lack column(s) {missing}")
+    table["error_vs_holdout_points"] = 100.0 * (table["estimated_accuracy"] - table["accuracy_holdout"])
+    table["error_vs_next_window_points"] = 100.0 * (table["estimated_accuracy"] - table["accuracy_next_window"])
+    table = table[list(ERROR_COLUMNS)]
+    return table.sort_values(["stream", "window", "epochs", "config"], kind="stable").reset_index(drop=True)
+
+
+def cost_share_of_window(table: pd.DataFrame, window_seconds: float, gpus: float) -> float:
+    """Mean over windows of (profiling GPU-seconds of all streams in the window) / (window_seconds x gpus).
+
+    The profiling cost does not depend on the evaluated epochs (the same runs serve every
+    setting), so each window's cost is averaged over the epochs settings, not summed.
+    """
+    if window_seconds <= 0 or gpus <= 0:
+        raise EkyaError(f"window_seconds and gpus must be > 0, got {window_seconds!r} and {gpus!r}")
+    per_stream = table.groupby(["window", "epochs", "stream"])["profiling_gpu_seconds"].sum()
+    per_window = per_stream.groupby(level=["window", "epochs"]).sum().groupby(level="window").mean()
+    return float((per_window / (window_seconds * gpus)).mean())
+
+
+def cost_ratio_vs_exhaustive(table: pd.DataFrame) -> float:
+    """GPU-seconds of training every configuration fully / GPU-seconds of micro-profiling them (same windows)."""
+    profiling = float(table["profiling_gpu_seconds"].sum())
+    if profiling <= 0:
+        return float("inf")
+    return float(table["gpu_seconds"].sum()) / profiling
+
+
+def summary_metrics(table: pd.DataFrame, window_seconds: float, gpus: float) -> dict[str, float]:
+    """MLflow metrics of an error table.
+
+    ``profiler/...`` errors are against accuracy on window ``k`` (what the scheduler needs),
+    ``profiler/holdout/...`` against the held-out part of window ``k-1`` (what the profiler can
+    know); each overall and per epochs setting (``.../epochs_<n>``). Plus the cost share of the
+    window, the cost ratio versus exhaustive profiling (overall and per epochs setting), the
+    median relative error of the GPU-seconds estimate and the pick regret (:func:`pick_regret`).
+    """
+    if table.empty:
+        raise EkyaError("the error table is empty: nothing was evaluated")
+    metrics: dict[str, float] = {}
+    for prefix, column in REFERENCES.items():
+        groups = [("", table)] + [(f"/epochs_{int(e)}", part) for e, part in table.groupby("epochs")]
+        for suffix, part in groups:
+            summary = summarize_errors(part[column].to_numpy())
+            metrics[f"{prefix}/abs_error_median{suffix}"] = summary.abs_error_median
+            metrics[f"{prefix}/abs_error_p90{suffix}"] = summary.abs_error_p90
+            metrics[f"{prefix}/bias{suffix}"] = summary.bias
+    metrics["profiler/cost_share_of_window"] = cost_share_of_window(table, window_seconds, gpus)
+    metrics["profiler/cost_ratio_vs_exhaustive"] = cost_ratio_vs_exhaustive(table)
+    for epochs, part in table.groupby("epochs"):
+        metrics[f"profiler/cost_ratio_vs_exhaustive/epochs_{int(epochs)}"] = cost_ratio_vs_exhaustive(part)
+    measured = table["gpu_seconds"].to_numpy(dtype=np.float64)
+    positive = measured > 0
+    if positive.any():
+        relative = np.abs(table["estimated_gpu_seconds"].to_numpy(dtype=np.float64)[positive] / measured[positive] - 1.0)
+        metrics["profiler/gpu_seconds_relative_error_median"] = float(np.median(relative))
+    metrics["profiler/pick_regret_mean"] = pick_regret(table)
+    metrics["profiler/cells"] = float(len(table))
+    return metrics
+
+
+def pick_regret(table: pd.DataFrame) -> float:
+    """Mean over (stream, window, epochs) of the accuracy on window k lost by picking the best-estimated
+    configuration instead of the truly best one, in points (0: the profiler ranks the best first)."""
+    groups = table.groupby(["stream", "window", "epochs"], sort=False)
+    best_true = groups["accuracy_next_window"].max()
+    picked = table.loc[groups["estimated_accuracy"].idxmax()].set_index(["stream", "window", "epochs"])["accuracy_next_window"]
+    return float(100.0 * (best_true - picked.reindex(best_true.index)).mean())
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target of the paper and whether the measurement meets it."""
+
+    label: str
+    measured: float
+    target: str
+    met: bool
+
+
+def target_checks(metrics: dict[str, float]) -> list[TargetCheck]:
+    """The paper's three targets checked against :func:`summary_metrics`' output."""
+    median = metrics["profiler/abs_error_median"]
+    share = metrics["profiler/cost_share_of_window"]
+    ratio = metrics["profiler/cost_ratio_vs_exhaustive"]
+    return [
+        TargetCheck("median |error| vs window k, points", median, f"<= {TARGET_MEDIAN_ABS_ERROR_POINTS:g}",
+                    median <= TARGET_MEDIAN_ABS_ERROR_POINTS),
+        TargetCheck("profiling share of window GPU time", share, f"<= {TARGET_COST_SHARE_OF_WINDOW:g}",
+                    share <= TARGET_COST_SHARE_OF_WINDOW),
+        TargetCheck("exhaustive / micro-profiling GPU-s", ratio, f">= {TARGET_COST_RATIO_VS_EXHAUSTIVE:g}",
+                    ratio >= TARGET_COST_RATIO_VS_EXHAUSTIVE),
+    ]
+
+
+def summary_text(metrics: dict[str, float]) -> str:
+    """A plain-text table: errors per epochs setting, then the targets and whether each is met."""
+    epochs = sorted(int(key.rsplit("_", 1)[1]) for key in metrics if key.startswith("profiler/abs_error_median/epochs_"))
+    lines = [f"{'epochs':>8} {'|err| median':>13} {'|err| p90':>10} {'bias':>7}   "
+             f"{'holdout |err| median':>21} {'p90':>6} {'bias':>7}   (points; errors vs window k, then vs held-out k-1)"]
+    for suffix, label in [(f"/epochs_{e}", str(e)) for e in epochs] + [("", "all")]:
+        ahead, back = "profiler", "profiler/holdout"
+        lines.append(
+            f"{label:>8} {metrics[f'{ahead}/abs_error_median{suffix}']:13.2f} {metrics[f'{ahead}/abs_error_p90{suffix}']:10.2f} "
+            f"{metrics[f'{ahead}/bias{suffix}']:7.2f}   {metrics[f'{back}/abs_error_median{suffix}']:21.2f} "
+            f"{metrics[f'{back}/abs_error_p90{suffix}']:6.2f} {metrics[f'{back}/bias{suffix}']:7.2f}"
+        )
+    lines.append(f"pick regret (true accuracy on window k lost by trusting the ranking): "
+                 f"{metrics['profiler/pick_regret_mean']:.2f} points")
+    if "profiler/gpu_seconds_relative_error_median" in metrics:
+        lines.append(f"GPU-seconds estimate, median |relative error|: {metrics['profiler/gpu_seconds_relative_error_median']:.1%}")
+    lines.append("")
+    lines.append(f"{'target':<38} {'measured':>10} {'target':>9}  met")
+    for check in target_checks(metrics):
+        lines.append(f"{check.label:<38} {check.measured:10.4g} {check.target:>9}  {'yes' if check.met else 'NO'}")
+    return "\n".join(lines)
+
+
+def error_figure(table: pd.DataFrame):
+    """CDF of the absolute error per epochs setting, against window k and against held-out k-1 (like Figure 11a)."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    titles = {"error_vs_next_window_points": "vs accuracy on window k (scheduler's need)",
+              "error_vs_holdout_points": "vs held-out part of window k-1 (profiler's view)"}
+    for axis, (column, title) in zip(axes, titles.items()):
+        for epochs, part in table.groupby("epochs"):
+            errors = np.sort(np.abs(part[column].to_numpy(dtype=np.float64)))
+            axis.step(errors, np.arange(1, len(errors) + 1) / len(errors), where="post", label=f"{int(epochs)} epochs")
+        axis.axvline(TARGET_MEDIAN_ABS_ERROR_POINTS, color="grey", linestyle=":", linewidth=1)
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("|estimated - true accuracy|, points")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("CDF over (stream, window, configuration)")
+    axes[0].legend(title="configs' epochs")
+    figure.tight_layout()
+    return figure
+
+
+# -- measuring --------------------------------------------------------------------------------
+def check_epochs(epochs: Sequence[int]) -> list[int]:
+    """The epochs settings as distinct ints >= 1, in the order given."""
+    values = list(epochs) if isinstance(epochs, (list, tuple)) else None
+    if not values:
+        raise EkyaError(f"epochs must be a non-empty list of ints >= 1 (e.g. [5, 15, 30]), got {epochs!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EkyaError(f"epochs must be ints >= 1, got {value!r} in {values}")
+    if len(set(values)) != len(values):
+        raise EkyaError(f"epochs settings must be distinct, got {values}")
+    return values
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
+
+
+def _short_hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class _CellStore:
+    """JSON cells of one stream: ``ROOT/w<k>/<kind>-<config>-<hash>.json``; unreadable cells count as absent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, window: int, kind: str, name: str, identity: Any) -> Path:
+        return self.root / f"w{window}" / f"{kind}-{_safe_name(name)}-{_short_hash(identity)}.json"
+
+    def load(self, window: int, kind: str, name: str, identity: Any) -> dict[str, Any] | None:
+        path = self._path(window, kind, name, identity)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("format") == CELL_FORMAT else None
+
+    def save(self, window: int, kind: str, name: str, identity: Any, payload: dict[str, Any]) -> None:
+        _write_atomically(self._path(window, kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
+
+
+def _subset(window: Window, indices: np.ndarray) -> Window:
+    return Window(window.stream, window.index, window.start_seconds, window.end_seconds, window.images[indices],
+                  window.labels[indices], window.frame_ids[indices], window.timestamps[indices])
+
+
+def _distinct_after_override(configs: Sequence[RetrainConfig]) -> list[RetrainConfig]:
+    """``configs`` without those equal to an earlier one but for name and epochs (identical once epochs are overridden)."""
+    kept: dict[tuple, RetrainConfig] = {}
+    for config in configs:
+        kept.setdefault((config.train_layers, config.hidden_size, config.subsample, config.batch_size, config.learning_rate), config)
+    return list(kept.values())
+
+
+def _profile_key(config: RetrainConfig) -> tuple:
+    """Configurations that share one profiling run (as in the local executor)."""
+    return (config.train_layers, config.hidden_size, config.batch_size, config.learning_rate)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Window k-1 split for one (stream, k): profiling sample, training pool, held-out validation."""
+
+    sample: Window
+    pool: Window
+    holdout: Window
+
+
+class ProfilerEvaluation:
+    """Measures the micro-profiler's estimates against full retraining on every stream and window.
+
+    Args:
+        source: the dataset (hold-out windows train the base model).
+        model: edge model and base-model training settings.
+        retrain_configs: the retraining space Γ. Their epochs are overridden by ``epochs``, so
+            configurations that differ only in name and epochs are evaluated once (the first).
+        profiler: the micro-profiler under evaluation (its seed should be ``seed``, as in the flows).
+        epochs: epochs settings every configuration is evaluated with, ints >= 1.
+        output: folder of resumable cells.
+        seed: seeds the base model, the validation split and every training.
+        streams: evaluate the first N streams (None: all).
+        windows: use the first N windows of each stream, N >= 2 (None: all); windows 1..N-1 are evaluated.
+        cache_dir: folder of cached base-model checkpoints (None: ``output/models``).
+        device: torch device.
+        torch_threads: torch intra-op threads (None: leave as is).
+        progress: progress bar over (stream, window, configuration, epochs) cells.
+    """
+
+    def __init__(
+        self,
+        source: StreamSource,
+        model: ModelSettings,
+        retrain_configs: Sequence[RetrainConfig],
+        profiler: MicroProfiler,
+        epochs: Sequence[int],
+        output: str | os.PathLike,
+        seed: int = 0,
+        streams: int | None = None,
+        windows: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        device: str = "cpu",
+        torch_threads: int | None = 1,
+        progress: bool = True,
+    ) -> None:
+        if model.name not in MODEL_NAMES:
+            raise EkyaError(f"unknown model {model.name!r}; valid models: {', '.join(MODEL_NAMES)}")
+        if not retrain_configs:
+            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
+        names = [config.name for config in retrain_configs]
+        if len(set(names)) != len(names):
+            raise EkyaError(f"retraining configuration names must be unique, got {names}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise EkyaError(f"seed must be an int >= 0, got {seed!r}")
+        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1):
+            raise EkyaError(f"torch_threads must be an int >= 1 or null, got {torch_threads!r}")
+        self.epochs = check_epochs(epochs)
+        self.output = Path(output)
+        if self.output.exists() and not self.output.is_dir():
+            raise EkyaError(f"output {self.output} exists and is not a folder")
+        self.source = source
+        self.model = model
+        #: The distinct configurations once epochs are overridden (the first of each kind is kept).
+        self.retrain_configs = _distinct_after_override(retrain_configs)
+        #: Each kept configuration's index in the given space (it seeds the training, as in the local executor).
+        self.config_index = {config.name: index for index, config in enumerate(retrain_configs)}
+        self.profiler = profiler
+        self.seed = seed
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
+        self.device = device
+        self.torch_threads = torch_threads
+        self.progress = progress
+        self.stream_names = select(source.streams, streams, "streams")
+        self.windows = {stream: self._window_count(stream, windows) for stream in self.stream_names}
+        #: Trainings run (not resumed) by this object: profiling runs and full trainings.
+        self.trainings_run = 0
+        self._base: EdgeModel | None = None
+        self._holdout: list[Window] | None = None
+
+    def _window_count(self, stream: str, windows: int | None) -> int:
+        count = len(select(list(range(self.source.num_windows(stream))), windows, "windows"))
+        if count < 2:
+            raise EkyaError(
+                f"stream {stream} would have {count} window(s); evaluating the profiler needs at least 2 "
+                "(window 0 has no earlier data to retrain on)"
+            )
+        return count
+
+    @property
+    def num_cells(self) -> int:
+        """(stream, window, configuration, epochs) rows of the error table."""
+        return sum(count - 1 for count in self.windows.values()) * len(self.retrain_configs) * len(self.epochs)
+
+    def prepare(self) -> EdgeModel:
+        """Set torch threads and train (or load) the base model; returns it."""
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        if self._base is None:
+            self._holdout = self.source.holdout()
+            if not self._holdout:
+                raise EkyaError("the dataset has no hold-out windows to train the base model on")
+            self._base = base_model(
+                self._holdout, self.model.name, self.model.hidden_size, self.model.base_epochs, self.seed, self.cache_dir,
+                num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
+                device=self.device, progress=self.progress,
+            )
+        return self._base
+
+    def _store(self, stream: str, windows: list[Window]) -> _CellStore:
+        key = cache_key({
+            "format": CELL_FORMAT,
+            "stream_data": windows_digest(windows),
+            "holdout_data": windows_digest(self._holdout or []),
+            "model": vars(self.model),
+            "seed": self.seed,
+            "sample_fraction": self.profiler.sample_fraction,
+            "profile_epochs": self.profiler.profile_epochs,
+            "profiler_seed": self.profiler.seed,
+            "device": str(self.device),
+        })
+        return _CellStore(self.output / f"{_safe_name(stream)}-{key}")
+
+    def _seed(self, stream: str, window: int, config_index: int) -> int:
+        stream_index = self.source.streams.index(stream)
+        return int(np.random.SeedSequence([self.seed, stream_index, window, config_index]).generate_state(1)[0])
+
+    def _split(self, stream: str, window: int, labeled: Window) -> _Split:
+        """The local executor's sample and validation set; the training pool is the rest of window k-1."""
+        sample_indices = self.profiler.sample_indices(labeled.labels, window)
+        rest = np.setdiff1d(np.arange(len(labeled)), sample_indices)
+        if len(rest) == 0:
+            raise EkyaError(
+                f"{stream} window {window - 1}: the profiling sample takes all {len(labeled)} crops; "
+                "nothing is left to validate on (lower the profiler's sample_fraction)"
+            )
+        rng = np.random.default_rng([self.seed, self.source.streams.index(stream), window])
+        holdout_indices = np.sort(rng.choice(rest, size=max(1, min(len(rest), len(labeled) // 5)), replace=False))
+        pool_indices = np.setdiff1d(np.arange(len(labeled)), holdout_indices)
+        return _Split(_subset(labeled, sample_indices), _subset(labeled, pool_indices), _subset(labeled, holdout_indices))
+
+    def evaluate_stream(self, stream: str) -> pd.DataFrame:
+        """The error table of one stream (every window k >= 1, configuration and epochs setting)."""
+        if stream not in self.windows:
+            raise EkyaError(f"unknown stream {stream!r}; evaluated streams: {', '.join(self.stream_names)}")
+        base = self.prepare()
+        windows = [self.source.window(stream, k) for k in range(self.windows[stream])]
+        store = self._store(stream, windows)
+        index_of = self.config_index
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(total=(len(windows) - 1) * len(self.retrain_configs) * len(self.epochs),
+                   desc=f"evaluating profiler on {stream}", unit="cell", disable=not self.progress)
+        for k in range(1, len(windows)):
+            split = self._split(stream, k, windows[k - 1])
+
+            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
+                index = index_of[config.name]
+                identity = {"probe": _profile_key(config), "index": index, "epochs": epochs}
+                cell = store.load(k, "profile", config.name, identity)
+                if cell is None:
+                    probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
+                                          config.batch_size, config.learning_rate)
+                    result = retrain(base, split.sample, probe, seed=self._seed(stream, k, index), device=self.device,
+                                     validation=split.holdout)
+                    self.trainings_run += 1
+                    cell = {"validation_accuracies": list(result.validation_accuracy),
+                            "seconds_per_epoch": result.compute_seconds / result.epochs,
+                            "num_samples": result.num_samples, "num_classes": int(len(np.unique(split.sample.labels)))}
+                    store.save(k, "profile", config.name, identity, cell)
+                return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"])
+
+            for epochs in self.epochs:
+                configs = [replace(config, epochs=epochs) for config in self.retrain_configs]
+                estimates = self.profiler.profile(configs, train_fn, len(split.pool), profile_key=_profile_key)
+                for config, estimate in zip(configs, estimates):
+                    truth = self._truth(store, stream, k, index_of[config.name], config, base, split, windows[k])
+                    rows.append({
+                        "stream": stream, "window": k, "config": config.name, "epochs": epochs,
+                        "estimated_accuracy": estimate.accuracy, "accuracy_holdout": truth["accuracy_holdout"],
+                        "accuracy_next_window": truth["accuracy_next_window"],
+                        "estimated_gpu_seconds": estimate.gpu_seconds, "gpu_seconds": truth["gpu_seconds"],
+                        "profiling_gpu_seconds": estimate.profiling_gpu_seconds,
+                    })
+                    bar.update(1)
+        bar.close()
+        return error_table(rows)
+
+    def _truth(
+        self, store: _CellStore, stream: str, k: int, index: int, config: RetrainConfig, base: EdgeModel,
+        split: _Split, current: Window,
+    ) -> dict[str, Any]:
+        """Full retraining of ``config`` on the training pool of window k-1, measured (or resumed)."""
+        identity = {"config": config.to_dict(), "index": index}
+        cell = store.load(k, "truth", config.name, identity)
+        if cell is None:
+            result = retrain(base, split.pool, config, seed=self._seed(stream, k, index), device=self.device)
+            self.trainings_run += 1
+            cell = {
+                "gpu_seconds": float(result.compute_seconds),
+                "accuracy_holdout": evaluate(result.model, split.holdout, device=self.device),
+                "accuracy_next_window": evaluate(result.model, current, device=self.device),
+            }
+            store.save(k, "truth", config.name, identity, cell)
+        return cell
+
+    def run(self) -> pd.DataFrame:
+        """The error table of every evaluated stream."""
+        return pd.concat([self.evaluate_stream(stream) for stream in self.stream_names], ignore_index=True)
