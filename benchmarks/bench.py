@@ -99,11 +99,61 @@ def simulator_throughput() -> dict[str, float]:
     return seconds
 
 
+def model_throughput(images: int = 128) -> dict[str, tuple[float, float]]:
+    """Training (all layers) and inference images/s of each edge model on 32x32 crops, this device."""
+    from ekya.data.base import Window
+    from ekya.models.factory import MODEL_NAMES, build_model
+    from ekya.training.config import RetrainConfig
+    from ekya.training.retrain import predict, retrain
+
+    rng = np.random.default_rng(0)
+    frames = np.arange(images) // 4
+    window = Window("bench", 0, 0.0, 1.0, rng.integers(0, 256, (images, 3, 32, 32), dtype=np.uint8),
+                    rng.integers(0, 6, images), frames, frames.astype(float))
+    results = {}
+    for name in MODEL_NAMES:
+        model = build_model(name)
+        trained = retrain(model, window, RetrainConfig("bench", "all", 64, 1.0, 2), seed=0)
+        started = time.perf_counter()
+        predict(model, window.images)
+        inference = images / (time.perf_counter() - started)
+        results[name] = (trained.samples_processed / trained.compute_seconds, inference)
+    return results
+
+
+def local_seconds_per_stream_window() -> float:
+    """Wall seconds per stream and window of the local executor on small built-in data (after the base model)."""
+    from ekya.data.synthetic import SyntheticSource
+    from ekya.execution.local import LocalRun, ModelSettings
+    from ekya.execution.runs import play_run_window
+    from ekya.execution.simulated import WindowSettings
+    from ekya.inference.config import InferenceConfig
+    from ekya.profiling.micro_profiler import MicroProfiler
+    from ekya.training.config import RetrainConfig
+
+    with tempfile.TemporaryDirectory() as cache:
+        source = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=400, holdout_streams=1, holdout_windows=2, cache_dir=cache)
+        configs = [RetrainConfig(f"c{k}", layers, 64, subsample, epochs) for k, (layers, subsample, epochs) in
+                   enumerate([(1, 0.5, 2), (1, 0.5, 5), (2, 0.5, 2), ("all", 0.5, 2), ("all", 0.5, 5), (2, 0.2, 5)])]
+        run = LocalRun(source, ModelSettings(base_epochs=1), configs, [InferenceConfig("full", 1.0), InferenceConfig("half", 0.5)],
+                       MicroProfiler(), WindowSettings(1.0, 0.1, 0.0, source.window_seconds), cache_dir=cache, progress=False)
+        run.prepare()
+        scheduler = build_scheduler("thief")
+        started = time.perf_counter()
+        for window in run.window_indices:
+            play_run_window(run, window, scheduler)
+        return (time.perf_counter() - started) / (len(run.window_indices) * len(run.stream_names))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and instances")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads (1 is fastest on a shared 2-core box)")
     args = parser.parse_args()
     repeats, instances = (5, 40) if args.quick else (21, 200)
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
 
     print("== scheduling ==")
     small = thief_decision_time(10, 18, 8.0, repeats)
@@ -120,6 +170,11 @@ def main() -> None:
     for name, value in seconds.items():
         print(f"simulated executor, 10 streams x 50 windows, {name}: {value:.2f} s")
     print(f"simulated executor, all schedulers above together: {sum(seconds.values()):.2f} s (target <= 30 s)")
+    print("== models and local executor (this device) ==")
+    for name, (train, infer) in model_throughput().items():
+        print(f"{name}: training {train:.0f} images/s (all layers), inference {infer:.0f} images/s at 32x32")
+    print(f"local executor: {local_seconds_per_stream_window():.1f} s per window per stream "
+          "(400 crops, 6 retraining configurations, micro-profiling + retraining + inference)")
 
 
 if __name__ == "__main__":
