@@ -71,14 +71,13 @@ def execute(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile
     return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
 
 
-def _settings(config: dict[str, Any], window_seconds: float, gpus=None, delta=None, min_accuracy=None) -> WindowSettings:
-    pick = lambda key, fallback, default: config.get(key) if config.get(key) is not None else (fallback if fallback is not None else default)  # noqa: E731
-    return WindowSettings(
-        gpus=float(pick("gpus", gpus, 1.0)),
-        delta=float(pick("delta", delta, 0.1)),
-        min_accuracy=float(pick("min_accuracy", min_accuracy, 0.0)),
-        window_seconds=window_seconds,
-    )
+def _settings(config: dict[str, Any], window_seconds: float) -> WindowSettings:
+    """G, Δ and aMIN from the config (1 GPU, 0.1 and 0 when unset) for windows of ``window_seconds``."""
+
+    def value(key: str, default: float) -> float:
+        return float(config[key]) if config.get(key) is not None else default
+
+    return WindowSettings(value("gpus", 1.0), value("delta", 0.1), value("min_accuracy", 0.0), window_seconds)
 
 
 def instantiate_dataset(dataset: dict[str, Any]):
