@@ -32,10 +32,11 @@ Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = 
 is optimistic.
 
 Resuming: every finished profiling run and full training is one small JSON file under
-``output/<stream>-<key>/w<k>/`` (written atomically); ``key`` hashes everything that changes a
-result (stream and hold-out crops, model settings, seed, the profiler's sample fraction and
-profile epochs, device), and each file name hashes its configuration, so a re-run (or a run
-with more epochs settings or another curve family) trains only what is missing.
+``output/<stream>/w<k>-<key>/`` (written atomically); ``key`` hashes everything that changes a
+result (the crops of windows k-1 and k and of the hold-out windows, model settings, seed, the
+profiler's sample fraction and profile epochs, device), and each file name hashes its
+configuration, so a re-run (with more windows or streams, more epochs settings or another
+curve family) trains only what is missing.
 
 Seeds: configuration ``c`` (index in the space) of stream ``s`` in window ``k`` trains with
 ``SeedSequence([seed, s, k, c])``, profiling and full training alike, as in the local executor.
@@ -301,24 +302,24 @@ def _short_hash(payload: Any) -> str:
 
 
 class _CellStore:
-    """JSON cells of one stream: ``ROOT/w<k>/<kind>-<config>-<hash>.json``; unreadable cells count as absent."""
+    """JSON cells of one stream and window: ``ROOT/<kind>-<config>-<hash>.json``; unreadable cells count as absent."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, window: int, kind: str, name: str, identity: Any) -> Path:
-        return self.root / f"w{window}" / f"{kind}-{_safe_name(name)}-{_short_hash(identity)}.json"
+    def _path(self, kind: str, name: str, identity: Any) -> Path:
+        return self.root / f"{kind}-{_safe_name(name)}-{_short_hash(identity)}.json"
 
-    def load(self, window: int, kind: str, name: str, identity: Any) -> dict[str, Any] | None:
-        path = self._path(window, kind, name, identity)
+    def load(self, kind: str, name: str, identity: Any) -> dict[str, Any] | None:
+        path = self._path(kind, name, identity)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) and data.get("format") == CELL_FORMAT else None
 
-    def save(self, window: int, kind: str, name: str, identity: Any, payload: dict[str, Any]) -> None:
-        _write_atomically(self._path(window, kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
+    def save(self, kind: str, name: str, identity: Any, payload: dict[str, Any]) -> None:
+        _write_atomically(self._path(kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
 
 
 def _subset(window: Window, indices: np.ndarray) -> Window:
@@ -447,10 +448,11 @@ class ProfilerEvaluation:
             )
         return self._base
 
-    def _store(self, stream: str, windows: list[Window]) -> _CellStore:
+    def _store(self, stream: str, previous: Window, current: Window) -> _CellStore:
+        """Cells of ``stream`` retrained on ``previous`` (k-1) and measured on ``current`` (k)."""
         key = cache_key({
             "format": CELL_FORMAT,
-            "stream_data": windows_digest(windows),
+            "stream_data": windows_digest([previous, current]),
             "holdout_data": windows_digest(self._holdout or []),
             "model": vars(self.model),
             "seed": self.seed,
@@ -459,7 +461,7 @@ class ProfilerEvaluation:
             "profiler_seed": self.profiler.seed,
             "device": str(self.device),
         })
-        return _CellStore(self.output / f"{_safe_name(stream)}-{key}")
+        return _CellStore(self.output / _safe_name(stream) / f"w{current.index}-{key}")
 
     def _seed(self, stream: str, window: int, config_index: int) -> int:
         stream_index = self.source.streams.index(stream)
@@ -485,18 +487,18 @@ class ProfilerEvaluation:
             raise EkyaError(f"unknown stream {stream!r}; evaluated streams: {', '.join(self.stream_names)}")
         base = self.prepare()
         windows = [self.source.window(stream, k) for k in range(self.windows[stream])]
-        store = self._store(stream, windows)
         index_of = self.config_index
         rows: list[dict[str, Any]] = []
         bar = tqdm(total=(len(windows) - 1) * len(self.retrain_configs) * len(self.epochs),
                    desc=f"evaluating profiler on {stream}", unit="cell", disable=not self.progress)
         for k in range(1, len(windows)):
             split = self._split(stream, k, windows[k - 1])
+            store = self._store(stream, windows[k - 1], windows[k])
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
                 index = index_of[config.name]
                 identity = {"probe": _profile_key(config), "index": index, "epochs": epochs}
-                cell = store.load(k, "profile", config.name, identity)
+                cell = store.load("profile", config.name, identity)
                 if cell is None:
                     probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
                                           config.batch_size, config.learning_rate)
@@ -506,7 +508,7 @@ class ProfilerEvaluation:
                     cell = {"validation_accuracies": list(result.validation_accuracy),
                             "seconds_per_epoch": result.compute_seconds / result.epochs,
                             "num_samples": result.num_samples, "num_classes": int(len(np.unique(split.sample.labels)))}
-                    store.save(k, "profile", config.name, identity, cell)
+                    store.save("profile", config.name, identity, cell)
                 return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"])
 
             for epochs in self.epochs:
@@ -531,7 +533,7 @@ class ProfilerEvaluation:
     ) -> dict[str, Any]:
         """Full retraining of ``config`` on the training pool of window k-1, measured (or resumed)."""
         identity = {"config": config.to_dict(), "index": index}
-        cell = store.load(k, "truth", config.name, identity)
+        cell = store.load("truth", config.name, identity)
         if cell is None:
             result = retrain(base, split.pool, config, seed=self._seed(stream, k, index), device=self.device)
             self.trainings_run += 1
@@ -540,7 +542,7 @@ class ProfilerEvaluation:
                 "accuracy_holdout": evaluate(result.model, split.holdout, device=self.device),
                 "accuracy_next_window": evaluate(result.model, current, device=self.device),
             }
-            store.save(k, "truth", config.name, identity, cell)
+            store.save("truth", config.name, identity, cell)
         return cell
 
     def run(self) -> pd.DataFrame:

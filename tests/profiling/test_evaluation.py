@@ -203,6 +203,9 @@ def test_rerun_resumes_every_cell_and_gives_the_same_table(evaluated):
     again = evaluation(run.output, models)
     assert again.run().equals(table)
     assert again.trainings_run == 0
+    fewer_windows = evaluation(run.output, models, windows=2)
+    assert fewer_windows.run().equals(table[table.window == 1].reset_index(drop=True))
+    assert fewer_windows.trainings_run == 0
     # another curve family refits the stored runs: nothing is trained, accuracies may change
     other = evaluation(run.output, models, profiler=MicroProfiler(0.5, 3, curve_family="inverse"))
     other.run()
