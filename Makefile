@@ -19,12 +19,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)  ## the main job on the built-in data
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m flows.window_loop
 
 test: $(STAMP)  ## the test suite
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## speed and quality figures (printed)
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m benchmarks.bench
 
 ui: $(STAMP)  ## MLflow UI over the project's store on http://127.0.0.1:5000

@@ -3,7 +3,8 @@
 import os
 import tempfile
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ekya-prefect-"))
+# Always a fresh folder: tests never share Prefect's database with the project's runs.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ekya-prefect-")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The first start of the temporary server creates its database, which can exceed the 20 s default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

@@ -299,8 +299,9 @@ class LocalRun:
         """Label window k-1, micro-profile every configuration on it, and set up the measurements of window k."""
         if not self.serving:
             raise RuntimeError("call prepare() before profile()")
-        labeling = self.labeler.label(self.source.window(stream, window - 1))
-        labeled = labeling.apply(self.source.window(stream, window - 1))
+        previous = self.source.window(stream, window - 1)
+        labeling = self.labeler.label(previous)
+        labeled = labeling.apply(previous)
         current = self.source.window(stream, window)
         if self.measure_against == "golden":
             current = self.labeler.label(current).apply(current)
