@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Union
 
 import hydra
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -41,6 +40,7 @@ from ekya.tracking.metrics import window_metrics
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.tracking.plots import accuracy_figure, allocation_figure
 from ekya.training.config import load_retrain_space
+from flows.profile_offline import build_source
 
 Run = Union[SimulatedRun, LocalRun]
 EXECUTORS = ("local", "simulated")
@@ -80,18 +80,6 @@ def _settings(config: dict[str, Any], window_seconds: float) -> WindowSettings:
     return WindowSettings(value("gpus", 1.0), value("delta", 0.1), value("min_accuracy", 0.0), window_seconds)
 
 
-def instantiate_dataset(dataset: dict[str, Any]):
-    """The dataset a ``conf/dataset/*.yaml`` describes (its ``name`` key is the config's, not the class's)."""
-    arguments = {k: v for k, v in dataset.items() if k != "name"}
-    try:
-        return hydra.utils.instantiate(arguments)
-    except InstantiationException as error:
-        cause = error.__cause__
-        if isinstance(cause, EkyaError):
-            raise cause from None
-        raise EkyaError(f"dataset {dataset.get('name')!r}: {cause or error}") from None
-
-
 def build_run(config: dict[str, Any]) -> Run:
     """The run a config describes; validates it without training anything or touching MLflow."""
     executor = config["executor"]
@@ -113,7 +101,7 @@ def build_run(config: dict[str, Any]) -> Run:
         model = config["model"]
         if model["name"] not in MODEL_NAMES:
             raise EkyaError(f"unknown model {model['name']!r}; valid: {', '.join(MODEL_NAMES)}")
-        source = instantiate_dataset(config["dataset"])
+        source = build_source(config["dataset"])
         profiler = config["profiler"]
         micro = profiler["name"] == "micro"
         labeler, measure_against = labeler_from_config(config.get("labeler") or {"name": "ground_truth"})

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ekya.data.base import StreamSource, Window
-from ekya.data.cache import cache_key
+from ekya.data.cache import cache_key, write_text_atomically
 from ekya.data.labelers import GroundTruthLabeler, Labeler, check_measure_against
 from ekya.errors import EkyaError
 from ekya.execution.simulated import WindowSettings, select
@@ -244,7 +244,7 @@ class LocalRun:
                 "seconds_per_sample": self._calibrate_training(base, holdout[0]),
                 "inference": self._measure_inference_space(base, holdout[-1]),
             }
-            _write_json(path, calibration)
+            write_text_atomically(path, json.dumps(calibration))
         self.seconds_per_sample = calibration["seconds_per_sample"]
         self.inference_table = {name: tuple(value) for name, value in calibration["inference"].items()}
 
@@ -422,7 +422,7 @@ class LocalRun:
             result = retrain(base, train, config, seed=self.seed, device=self.device)
             configs[name] = (self._training_seconds(config, result), evaluate(result.model, evaluation, device=self.device))
         profile = {"base_accuracy": evaluate(base, evaluation, device=self.device), "configs": configs}
-        _write_json(path, profile)
+        write_text_atomically(path, json.dumps(profile))
         return profile
 
     def problem(self, believed: list[StreamProblem], overhead_gpu_seconds: float) -> Problem:
@@ -444,14 +444,6 @@ class LocalRun:
 def _family(config: RetrainConfig) -> str:
     """Configurations that cost the same per sample: same layers trained, head and batch size."""
     return f"layers={config.train_layers},hidden={config.hidden_size},batch={config.batch_size}"
-
-
-def _write_json(path: Path, payload: object) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload))
-    temporary.replace(path)
 
 
 def _subset(window: Window, indices: np.ndarray) -> Window:

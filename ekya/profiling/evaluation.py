@@ -48,7 +48,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,7 +58,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ekya.data.base import CLASSES, StreamSource, Window
-from ekya.data.cache import cache_key
+from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local import ModelSettings
 from ekya.execution.simulated import select
@@ -281,18 +280,6 @@ def check_epochs(epochs: Sequence[int]) -> list[int]:
     return values
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
 
@@ -319,7 +306,7 @@ class _CellStore:
         return data if isinstance(data, dict) and data.get("format") == CELL_FORMAT else None
 
     def save(self, kind: str, name: str, identity: Any, payload: dict[str, Any]) -> None:
-        _write_atomically(self._path(kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
+        write_text_atomically(self._path(kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
 
 
 def _subset(window: Window, indices: np.ndarray) -> Window:

@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -55,7 +54,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ekya.data.base import CLASSES, StreamSource, Window
-from ekya.data.cache import cache_key
+from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local import ModelSettings
 from ekya.execution.simulated import select
@@ -149,18 +148,6 @@ class StreamRows:
     frames_per_second: float
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _safe_name(name: str) -> str:
     """``name`` usable as a file name (other characters become ``_``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
@@ -190,7 +177,7 @@ class CellStore:
             return None
 
     def save(self, index: int, cell: CellResult) -> None:
-        _write_atomically(self._path(cell.window, index, cell.config), cell.to_json())
+        write_text_atomically(self._path(cell.window, index, cell.config), cell.to_json())
 
     def best_model_path(self, window: int, index: int) -> Path:
         """Checkpoint of the best model retrained in ``window`` (configuration ``index``)."""
