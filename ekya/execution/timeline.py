@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ekya.scheduling.base import Scheduler
-from ekya.scheduling.dynamics import FINISHED_EPSILON
+from ekya.scheduling.dynamics import FINISHED_EPSILON, finished_stream, running_stream
 from ekya.scheduling.problem import Decision, Problem, StreamProblem
 
 
@@ -273,30 +273,12 @@ def _believed_problem(
     for s, (stream, choice) in enumerate(zip(current.streams, decision.streams)):
         name = choice.retrain_config
         if s in finished:
-            k = stream.retrain_names.index(name)
-            streams.append(
-                replace(
-                    stream,
-                    serving_accuracy=float(stream.retrain_accuracy[k]),
-                    retrain_names=(),
-                    retrain_gpu_seconds=np.zeros(0),
-                    retrain_accuracy=np.zeros(0),
-                    running=False,
-                )
-            )
+            streams.append(finished_stream(stream, stream.retrain_names.index(name)))
         elif s in true_remaining and name in stream.retrain_names:
-            k = stream.retrain_names.index(name)
             true_total = float(outcomes[s].retrain_gpu_seconds[name])
             left_fraction = true_remaining[s] / true_total if true_total > FINISHED_EPSILON else 0.0
-            streams.append(
-                replace(
-                    stream,
-                    retrain_names=(name,),
-                    retrain_gpu_seconds=np.array([estimated_total[s] * max(left_fraction, 0.0)]),
-                    retrain_accuracy=stream.retrain_accuracy[[k]],
-                    running=True,
-                )
-            )
+            remaining = estimated_total[s] * max(left_fraction, 0.0)
+            streams.append(running_stream(stream, stream.retrain_names.index(name), remaining))
         else:
             streams.append(stream)
     return replace(current, streams=tuple(streams), now=until)

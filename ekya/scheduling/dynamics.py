@@ -17,22 +17,27 @@ from ekya.scheduling.problem import Decision, Problem, StreamProblem
 FINISHED_EPSILON = 1e-9
 
 
-def completion_time(problem: Problem, decision: Decision, stream_index: int, remaining_gpu_seconds: float | None = None) -> float:
-    """Seconds since the window start at which the stream's training job finishes under ``decision``.
+def finished_stream(stream: StreamProblem, retrain_index: int) -> StreamProblem:
+    """The stream once its job with configuration ``retrain_index`` finished: the new model serves, no job left."""
+    return replace(
+        stream,
+        serving_accuracy=float(stream.retrain_accuracy[retrain_index]),
+        retrain_names=(),
+        retrain_gpu_seconds=np.zeros(0),
+        retrain_accuracy=np.zeros(0),
+        running=False,
+    )
 
-    ``inf`` when it has no job or share 0. ``remaining_gpu_seconds`` overrides the problem's
-    cost (an executor passes the true cost while the problem holds the estimate).
-    """
-    stream = problem.streams[stream_index]
-    choice = decision.streams[stream_index]
-    if choice.retrain_config is None or choice.train_share <= 0 or choice.retrain_config not in stream.retrain_names:
-        return np.inf
-    if remaining_gpu_seconds is None:
-        remaining_gpu_seconds = float(stream.retrain_gpu_seconds[stream.retrain_names.index(choice.retrain_config)])
-    speed = float(problem.scaling(np.array([choice.train_share]))[0])
-    if speed <= 0:
-        return np.inf
-    return max(problem.now, problem.training_start) + remaining_gpu_seconds / speed
+
+def running_stream(stream: StreamProblem, retrain_index: int, remaining_gpu_seconds: float) -> StreamProblem:
+    """The stream with its job part-way: that configuration only, with ``remaining_gpu_seconds`` of work left."""
+    return replace(
+        stream,
+        retrain_names=(stream.retrain_names[retrain_index],),
+        retrain_gpu_seconds=np.array([remaining_gpu_seconds]),
+        retrain_accuracy=stream.retrain_accuracy[[retrain_index]],
+        running=True,
+    )
 
 
 def trained_gpu_seconds(problem: Problem, share: float, until: float) -> float:
@@ -58,26 +63,9 @@ def advance(problem: Problem, decision: Decision, until: float) -> tuple[Problem
         remaining = float(stream.retrain_gpu_seconds[k]) - trained_gpu_seconds(problem, choice.train_share, until)
         if remaining <= FINISHED_EPSILON * max(1.0, float(stream.retrain_gpu_seconds[k])):
             finished.append(index)
-            streams.append(
-                replace(
-                    stream,
-                    serving_accuracy=float(stream.retrain_accuracy[k]),
-                    retrain_names=(),
-                    retrain_gpu_seconds=np.zeros(0),
-                    retrain_accuracy=np.zeros(0),
-                    running=False,
-                )
-            )
+            streams.append(finished_stream(stream, k))
         else:
-            streams.append(
-                replace(
-                    stream,
-                    retrain_names=(name,),
-                    retrain_gpu_seconds=np.array([remaining]),
-                    retrain_accuracy=stream.retrain_accuracy[[k]],
-                    running=True,
-                )
-            )
+            streams.append(running_stream(stream, k, remaining))
     if until >= problem.window_seconds - 1e-9:
         return None, finished
     return replace(problem, streams=tuple(streams), now=until), finished
