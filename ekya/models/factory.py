@@ -29,7 +29,22 @@ _CHANNEL_MEAN = (0.485, 0.456, 0.406)
 _CHANNEL_STD = (0.229, 0.224, 0.225)
 
 
-def _resnet18() -> tuple[nn.Module, int, list[list[str]]]:
+def _flatten(features: torch.Tensor) -> torch.Tensor:
+    return torch.flatten(features, 1)
+
+
+def _average_pool_flatten(features: torch.Tensor) -> torch.Tensor:
+    return torch.flatten(functional.adaptive_avg_pool2d(features, (1, 1)), 1)
+
+
+def _spatial_mean(features: torch.Tensor) -> torch.Tensor:
+    return features.mean([2, 3])
+
+
+# Each builder returns (backbone, feature size, layer groups from the last stage backwards,
+# forward steps): the steps (a submodule's path or a parameter-free function) composed in
+# order are the backbone's forward pass, so a frozen prefix can be run once and cached.
+def _resnet18() -> tuple[nn.Module, int, list[list[str]], list]:
     backbone = torchvision.models.resnet18(weights=None)
     # A 3x3 stem: a 7x7 kernel is coarse for 32-pixel crops. Stride 2 and the max-pool stay,
     # which keeps training affordable on a CPU (a stride-1 stem costs ~3x more).
@@ -37,30 +52,36 @@ def _resnet18() -> tuple[nn.Module, int, list[list[str]]]:
     features = backbone.fc.in_features
     backbone.fc = nn.Identity()
     groups = [["layer4"], ["layer3"], ["layer2"], ["layer1"], ["conv1", "bn1"]]
-    return backbone, features, groups
+    # torchvision's ResNet._forward_impl, step by step (fc is the Identity).
+    steps = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", _flatten]
+    return backbone, features, groups, steps
 
 
-def _mobilenet_v2() -> tuple[nn.Module, int, list[list[str]]]:
+def _mobilenet_v2() -> tuple[nn.Module, int, list[list[str]], list]:
     backbone = torchvision.models.mobilenet_v2(weights=None)
     features = backbone.classifier[-1].in_features
     backbone.classifier = nn.Identity()
     # Dropout of the ImageNet classifier is dropped with it; stages follow the channel widths.
     stages = [(17, 19), (14, 17), (11, 14), (7, 11), (4, 7), (0, 4)]
     groups = [[f"features.{index}" for index in range(start, stop)] for start, stop in stages]
-    return backbone, features, groups
+    # torchvision's MobileNetV2._forward_impl, step by step (the classifier is the Identity).
+    steps = [f"features.{index}" for index in range(len(backbone.features))] + [_average_pool_flatten]
+    return backbone, features, groups, steps
 
 
-def _shufflenet_v2_x0_5() -> tuple[nn.Module, int, list[list[str]]]:
+def _shufflenet_v2_x0_5() -> tuple[nn.Module, int, list[list[str]], list]:
     backbone = torchvision.models.shufflenet_v2_x0_5(weights=None)
     # Its stem is already a 3x3 conv; dropping the max-pool keeps 2x2 maps in the last stage.
     backbone.maxpool = nn.Identity()
     features = backbone.fc.in_features
     backbone.fc = nn.Identity()
     groups = [["conv5"], ["stage4"], ["stage3"], ["stage2"], ["conv1"]]
-    return backbone, features, groups
+    # torchvision's ShuffleNetV2._forward_impl, step by step (fc is the Identity).
+    steps = ["conv1", "maxpool", "stage2", "stage3", "stage4", "conv5", _spatial_mean]
+    return backbone, features, groups, steps
 
 
-_BACKBONES: dict[str, Callable[[], tuple[nn.Module, int, list[list[str]]]]] = {
+_BACKBONES: dict[str, Callable[[], tuple[nn.Module, int, list[list[str]], list]]] = {
     "resnet18": _resnet18,
     "mobilenet_v2": _mobilenet_v2,
     "shufflenet_v2_x0_5": _shufflenet_v2_x0_5,
@@ -97,7 +118,7 @@ class EdgeModel(nn.Module):
         self.name = name
         self.num_classes = int(num_classes)
         self.hidden_size = int(hidden_size)
-        self.backbone, self.feature_size, self._backbone_groups = _BACKBONES[name]()
+        self.backbone, self.feature_size, self._backbone_groups, self._forward_steps = _BACKBONES[name]()
         self.head = build_head(self.feature_size, self.hidden_size, self.num_classes)
         self.register_buffer("channel_mean", torch.tensor(_CHANNEL_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("channel_std", torch.tensor(_CHANNEL_STD).view(1, 3, 1, 1), persistent=False)
@@ -105,6 +126,38 @@ class EdgeModel(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits (N, num_classes) of float images in [0, 1]."""
         return self.head(self.backbone((images - self.channel_mean) / self.channel_std))
+
+    def frozen_step_count(self, train_layers: int | str) -> int:
+        """How many leading steps of the backbone's forward pass ``train_layers`` leaves frozen.
+
+        0 when everything trains; every step when only the head trains. The output of the
+        frozen steps does not change while training (frozen batch norms stay in eval mode,
+        see :func:`set_training_mode`), so it can be computed once per crop
+        (:meth:`frozen_features`) and training runs :meth:`forward_from` on it.
+        """
+        if train_layers == "all":
+            return 0
+        # Group 0 is the head; backbone groups follow, from the last stage backwards.
+        trained_paths = {path for group in self._backbone_groups[: int(train_layers) - 1] for path in group}
+        for index, step in enumerate(self._forward_steps):
+            if isinstance(step, str) and step in trained_paths:
+                return index
+        return len(self._forward_steps)
+
+    def frozen_features(self, images: torch.Tensor, frozen_steps: int) -> torch.Tensor:
+        """Output of the first ``frozen_steps`` backbone steps on float images in [0, 1] (normalised first)."""
+        features = (images - self.channel_mean) / self.channel_std
+        modules = dict(self.backbone.named_modules())
+        for step in self._forward_steps[:frozen_steps]:
+            features = modules[step](features) if isinstance(step, str) else step(features)
+        return features
+
+    def forward_from(self, features: torch.Tensor, frozen_steps: int) -> torch.Tensor:
+        """Class logits from :meth:`frozen_features` output: the remaining backbone steps, then the head."""
+        modules = dict(self.backbone.named_modules())
+        for step in self._forward_steps[frozen_steps:]:
+            features = modules[step](features) if isinstance(step, str) else step(features)
+        return self.head(features)
 
     def config(self) -> dict[str, object]:
         """What rebuilds this architecture: ``EdgeModel(**model.config())``."""

@@ -38,14 +38,19 @@ class TrainResult:
         model: the retrained model (a new object, in eval mode).
         config: the retraining configuration used.
         compute_seconds: measured wall-clock seconds of training with the whole device
-            (100% of one GPU, or the CPU), excluding validation.
+            (100% of one GPU, or the CPU), excluding validation; includes ``feature_seconds``.
         seconds_per_epoch: compute_seconds / epochs.
         epochs: epochs run.
         num_samples: crops in the training subsample.
         samples_processed: crops pushed through training in total (num_samples * epochs).
         optimizer_steps: number of SGD steps taken.
         train_accuracy: accuracy on the training subsample during the last epoch, in [0, 1].
-        validation_accuracy: accuracy on the validation window after each epoch (empty if none given).
+        validation_accuracy: accuracy on the validation window at each validation point (empty if none given).
+        feature_seconds: of ``compute_seconds``, the seconds spent once computing the frozen
+            layers' output for the subsample (0 when every layer trains).
+        validation_seconds: measured seconds spent validating (not in ``compute_seconds``).
+        validation_sample_epochs: training progress at each validation point, in epochs over
+            the subsample (samples seen / num_samples; 1.0, 2.0, ... with one point per epoch).
     """
 
     model: EdgeModel
@@ -58,6 +63,9 @@ class TrainResult:
     optimizer_steps: int
     train_accuracy: float
     validation_accuracy: list[float] = field(default_factory=list)
+    feature_seconds: float = 0.0
+    validation_seconds: float = 0.0
+    validation_sample_epochs: list[float] = field(default_factory=list)
 
 
 def concatenate_windows(windows: Window | list[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +98,14 @@ def retrain(
     device: str = "cpu",
     validation: Window | None = None,
     progress: bool = False,
+    validations_per_epoch: int = 1,
 ) -> TrainResult:
     """Retrain a copy of ``model`` on ``train`` with ``config``; ``model`` itself is untouched.
+
+    Frozen layers run once: when ``config`` trains only the last layer groups, the output of
+    the frozen ones is computed once per crop (:meth:`EdgeModel.frozen_features`) and every
+    epoch trains on it, which gives the same model as a full forward pass per step (frozen
+    batch norms stay in eval mode, there is no data augmentation) at a fraction of the cost.
 
     Args:
         model: the serving model (or a fresh one, to train from scratch with ``train_layers="all"``).
@@ -99,9 +113,14 @@ def retrain(
         config: layers to train, head size, subsample fraction, epochs, batch size, learning rate.
         seed: seeds the subsample, the shuffling and a new head's initial weights.
         device: torch device to train on.
-        validation: if given, its accuracy is measured after every epoch (not counted in the cost).
+        validation: if given, its accuracy is measured ``validations_per_epoch`` times per epoch
+            (not counted in ``compute_seconds``; timed in ``validation_seconds``).
         progress: show a tqdm progress bar over epochs.
+        validations_per_epoch: validation points per epoch, evenly spread over its batches
+            (at most one per batch), >= 1.
     """
+    if isinstance(validations_per_epoch, bool) or not isinstance(validations_per_epoch, int) or validations_per_epoch < 1:
+        raise EkyaError(f"validations_per_epoch must be an int >= 1, got {validations_per_epoch!r}")
     images, labels = concatenate_windows(train)
     if labels.min() < 0 or labels.max() >= model.num_classes:
         raise EkyaError(f"training labels must be in 0..{model.num_classes - 1}, got {labels.min()}..{labels.max()}")
@@ -116,29 +135,54 @@ def retrain(
     parameters = freeze_all_but_last(trained, config.train_layers)
     optimizer = torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9)
     shuffler = torch.Generator().manual_seed(seed)
+    frozen_steps = trained.frozen_step_count(config.train_layers)
 
-    compute_seconds = 0.0
+    started = time.perf_counter()
+    features = _frozen_features(trained, inputs, frozen_steps)
+    synchronize_device(device)
+    feature_seconds = time.perf_counter() - started if frozen_steps else 0.0
+    compute_seconds = feature_seconds
+    validation_features = None
+    validation_seconds = 0.0
+    if validation is not None and len(validation) > 0:
+        started = time.perf_counter()
+        validation_features = _frozen_features(trained, images_to_tensor(validation.images, device=device), frozen_steps)
+        validation_targets = torch.from_numpy(validation.labels.astype(np.int64)).to(device)
+        validation_seconds += time.perf_counter() - started
+
     optimizer_steps = 0
+    samples_seen = 0
     train_accuracy = 0.0
     validation_accuracy: list[float] = []
+    validation_sample_epochs: list[float] = []
+    batches_per_epoch = -(-len(targets) // config.batch_size)
+    validate_after = set(np.linspace(0, batches_per_epoch, min(validations_per_epoch, batches_per_epoch) + 1)[1:].round().astype(int))
     for _ in tqdm(range(config.epochs), desc=f"retrain {config.name}", unit="epoch", disable=not progress):
         started = time.perf_counter()
         set_training_mode(trained, config.train_layers)
         order = torch.randperm(len(targets), generator=shuffler).to(device)
         correct = 0
-        for batch in order.split(config.batch_size):
-            logits = trained(inputs[batch])
+        for batch_number, batch in enumerate(order.split(config.batch_size), start=1):
+            logits = trained.forward_from(features[batch], frozen_steps)
             loss = functional.cross_entropy(logits, targets[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             optimizer_steps += 1
+            samples_seen += len(batch)
             correct += int((logits.argmax(dim=1) == targets[batch]).sum())
+            if validation_features is not None and batch_number in validate_after:
+                synchronize_device(device)
+                compute_seconds += time.perf_counter() - started
+                validation_started = time.perf_counter()
+                validation_accuracy.append(_accuracy_from(trained, validation_features, validation_targets, frozen_steps))
+                validation_sample_epochs.append(samples_seen / len(targets))
+                set_training_mode(trained, config.train_layers)
+                validation_seconds += time.perf_counter() - validation_started
+                started = time.perf_counter()
         synchronize_device(device)
         compute_seconds += time.perf_counter() - started
         train_accuracy = correct / len(targets)
-        if validation is not None:
-            validation_accuracy.append(evaluate(trained, validation, device=device))
 
     trained.eval()
     for parameter in trained.parameters():  # the returned model carries no freezing state
@@ -154,7 +198,33 @@ def retrain(
         optimizer_steps=optimizer_steps,
         train_accuracy=train_accuracy,
         validation_accuracy=validation_accuracy,
+        feature_seconds=feature_seconds,
+        validation_seconds=validation_seconds,
+        validation_sample_epochs=validation_sample_epochs,
     )
+
+
+def _frozen_features(model: EdgeModel, images: torch.Tensor, frozen_steps: int) -> torch.Tensor:
+    """:meth:`EdgeModel.frozen_features` in batches of :data:`EVAL_BATCH_SIZE`, without gradients (the images themselves if none are frozen)."""
+    if frozen_steps == 0:
+        return images
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.frozen_features(images[start : start + EVAL_BATCH_SIZE], frozen_steps)
+                          for start in range(0, len(images), EVAL_BATCH_SIZE)])
+
+
+def _accuracy_from(model: EdgeModel, features: torch.Tensor, targets: torch.Tensor, frozen_steps: int) -> float:
+    """Accuracy of ``model`` (in eval mode) on cached frozen-layer ``features``; 0 if empty."""
+    if len(targets) == 0:
+        return 0.0
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(targets), EVAL_BATCH_SIZE):
+            logits = model.forward_from(features[start : start + EVAL_BATCH_SIZE], frozen_steps)
+            correct += int((logits.argmax(dim=1) == targets[start : start + EVAL_BATCH_SIZE]).sum())
+    return correct / len(targets)
 
 
 def predict(model: EdgeModel, images: np.ndarray, resolution: int | None = None, device: str = "cpu") -> np.ndarray:

@@ -112,3 +112,21 @@ def test_images_to_tensor_scales_to_unit_range_and_lowers_resolution():
     assert torch.equal(images_to_tensor(images, resolution=32), full)
     with pytest.raises(ValueError, match="uint8"):
         images_to_tensor(images.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_frozen_prefix_then_the_rest_is_the_whole_forward_pass(name):
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    images = torch.rand(3, 3, 32, 32)
+    expected = model(images)
+    counts = []
+    for train_layers in [*range(1, num_layer_groups(model) + 2), "all"]:
+        frozen_steps = model.frozen_step_count(train_layers)
+        counts.append(frozen_steps)
+        with torch.no_grad():
+            logits = model.forward_from(model.frozen_features(images, frozen_steps), frozen_steps)
+        assert torch.allclose(logits, expected, atol=1e-6), train_layers
+    assert counts[-1] == 0 and counts[-2] == 0  # "all" and more groups than the model has: nothing frozen
+    assert counts[0] > counts[1] > 0  # head only freezes the whole backbone; one more group freezes less
+    assert counts == sorted(counts, reverse=True)

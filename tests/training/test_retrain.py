@@ -1,3 +1,4 @@
+import copy
 import math
 
 import numpy as np
@@ -125,3 +126,46 @@ def test_evaluate_at_lower_resolution_runs_and_empty_window_scores_zero(model, t
     empty = type(empty)(stream="e", index=0, start_seconds=0, end_seconds=1, images=empty.images[:0],
                         labels=empty.labels[:0], frame_ids=empty.frame_ids[:0], timestamps=empty.timestamps[:0])
     assert evaluate(model, empty) == 0.0
+
+
+def test_frozen_layers_run_once_and_training_matches_a_full_forward_pass(model, train_window):
+    """Head-only training on cached backbone features gives the weights of plain SGD through the whole model."""
+    config = _config(train_layers=1, epochs=2)
+    result = retrain(model, train_window, config, seed=5)
+    assert 0 < result.feature_seconds <= result.compute_seconds
+    assert retrain(model, train_window, _config(train_layers="all"), seed=5).feature_seconds == 0.0
+
+    # The reference: the same seeded subsample, head and shuffling, with a full forward pass per step.
+    reference = copy.deepcopy(model)
+    from ekya.models.factory import freeze_all_but_last, images_to_tensor, set_training_mode
+    from torch.nn import functional
+
+    parameters = freeze_all_but_last(reference, 1)
+    optimizer = torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9)
+    shuffler = torch.Generator().manual_seed(5)
+    images, labels = concatenate_windows(train_window)
+    chosen = subsample_indices(len(labels), config.subsample, 5)
+    inputs, targets = images_to_tensor(images[chosen]), torch.from_numpy(labels[chosen].astype(np.int64))
+    for _ in range(config.epochs):
+        set_training_mode(reference, 1)
+        for batch in torch.randperm(len(targets), generator=shuffler).split(config.batch_size):
+            loss = functional.cross_entropy(reference(inputs[batch]), targets[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for name, tensor in reference.state_dict().items():
+        assert torch.allclose(tensor, result.model.state_dict()[name], atol=1e-5), name
+
+
+def test_several_validation_points_per_epoch_are_placed_by_samples_seen(model, train_window, test_window):
+    result = retrain(model, train_window, _config(epochs=2, subsample=0.5, batch_size=8), seed=1,
+                     validation=test_window, validations_per_epoch=3)
+    batches = math.ceil(result.num_samples / 8)
+    assert len(result.validation_accuracy) == 2 * min(3, batches) == len(result.validation_sample_epochs)
+    assert result.validation_sample_epochs[-1] == pytest.approx(2.0)
+    assert np.all(np.diff(result.validation_sample_epochs) > 0)
+    assert result.validation_seconds > 0
+    plain = retrain(model, train_window, _config(epochs=2), seed=1, validation=test_window)
+    assert plain.validation_sample_epochs == [1.0, 2.0]
+    with pytest.raises(EkyaError, match="validations_per_epoch"):
+        retrain(model, train_window, _config(), seed=1, validation=test_window, validations_per_epoch=0)
