@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ekya.errors import EkyaError
 from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs, error_figure, summary_metrics, summary_text
-from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.profiling.micro_profiler import micro_profiler_from_config
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.training.config import load_retrain_space
 from flows.profile_offline import build_model_settings, build_source
@@ -43,7 +43,7 @@ def build_evaluation(config: dict[str, Any]) -> ProfilerEvaluation:
         build_source(config["dataset"]),
         build_model_settings(config["model"]),
         load_retrain_space(config["retrain_space"]["configs"]),
-        MicroProfiler(profiler["sample_fraction"], profiler["profile_epochs"], seed, profiler["curve_family"]),
+        micro_profiler_from_config(profiler, seed),
         epochs,
         config["output"],
         seed=seed,

@@ -33,8 +33,10 @@ from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record
 from ekya.execution.trace import load_trace
 from ekya.inference.config import load_inference_space
 from ekya.models.factory import MODEL_NAMES
-from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.profiling.micro_profiler import micro_profiler_from_config
+from ekya.profiling.throughput import scaling_table
 from ekya.scheduling import Decision, Problem, Scheduler, build_scheduler
+from ekya.scheduling.problem import ThroughputScaling
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
 from ekya.tracking.metrics import window_metrics
 from ekya.tracking.mlflow_logging import RunLogger, flatten
@@ -71,13 +73,21 @@ def execute(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile
     return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
 
 
-def _settings(config: dict[str, Any], window_seconds: float) -> WindowSettings:
+def _settings(config: dict[str, Any], window_seconds: float, scaling: ThroughputScaling) -> WindowSettings:
     """G, Δ and aMIN from the config (1 GPU, 0.1 and 0 when unset) for windows of ``window_seconds``."""
 
     def value(key: str, default: float) -> float:
         return float(config[key]) if config.get(key) is not None else default
 
-    return WindowSettings(value("gpus", 1.0), value("delta", 0.1), value("min_accuracy", 0.0), window_seconds)
+    return WindowSettings(value("gpus", 1.0), value("delta", 0.1), value("min_accuracy", 0.0), window_seconds, scaling)
+
+
+def _scaling(config: dict[str, Any], measured_path: str | Path | None = None) -> ThroughputScaling:
+    """Training throughput s(r) that ``executor.scaling`` names (see ``ekya.profiling.throughput``)."""
+    executor = config["executor"]
+    table = scaling_table(executor.get("scaling", "linear"), Path(config["paths"]["cache_dir"]) / "models",
+                          config["model"]["name"], str(executor.get("device", "cpu")), measured_path)
+    return table.throughput
 
 
 def build_run(config: dict[str, Any]) -> Run:
@@ -96,6 +106,7 @@ def build_run(config: dict[str, Any]) -> Run:
             estimate_noise_std=float(executor.get("estimate_noise_std", 0.0)),
             seed=int(config.get("seed", 0)),
             window_seconds=executor.get("window_seconds"),
+            scaling=_scaling(config, trace.root / "throughput.csv"),
         )
     if name == "local":
         model = config["model"]
@@ -110,10 +121,8 @@ def build_run(config: dict[str, Any]) -> Run:
             ModelSettings(model["name"], int(model["hidden_size"]), int(model["base_epochs"]), int(model["base_batch_size"]), float(model["base_learning_rate"])),
             load_retrain_space(config["retrain_space"]["configs"]),
             load_inference_space(config["inference_space"]["configs"]),
-            MicroProfiler(float(profiler["sample_fraction"]), int(profiler["profile_epochs"]), int(config.get("seed", 0)), profiler["curve_family"])
-            if micro
-            else MicroProfiler(seed=int(config.get("seed", 0))),
-            _settings(config, source.window_seconds),
+            micro_profiler_from_config(profiler if micro else {}, int(config.get("seed", 0))),
+            _settings(config, source.window_seconds, _scaling(config)),
             streams=config.get("streams"),
             windows=config.get("windows"),
             seed=int(config.get("seed", 0)),
@@ -146,9 +155,40 @@ def _git_sha() -> str:
         return "unknown"
 
 
+class Steps:
+    """How the window loop's steps run: as Prefect tasks (inside the flow, streams in parallel) or as
+    plain calls in this thread (many runs in one process without a flow run each, e.g. the studies
+    of ``flows.reproduce``). Both run the same code and log the same MLflow run."""
+
+    def __init__(self, as_tasks: bool = True) -> None:
+        self.as_tasks = as_tasks
+
+    def call(self, step: Any, *args: Any) -> Any:
+        return step(*args) if self.as_tasks else step.fn(*args)
+
+    def map(self, step: Any, arguments: list[tuple]) -> list[Any]:
+        """``step`` over every argument tuple, results in order."""
+        if self.as_tasks:
+            return [future.result() for future in [step.submit(*args) for args in arguments]]
+        return [step.fn(*args) for args in arguments]
+
+
 @flow(name="window-loop")
 def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Run all windows of one configuration; returns the summary metrics."""
+    return run_windows(config, sweep_dir, Steps(as_tasks=True))
+
+
+def run_windows(config: dict[str, Any], sweep_dir: str | None = None, steps: Steps | None = None, verbose: bool = True) -> dict[str, float]:
+    """Run all windows of one validated configuration and log one MLflow run; returns the summary metrics.
+
+    Args:
+        config: the resolved config (plain containers).
+        sweep_dir: the sweep folder when the run is a point of a sweep (child of its parent run).
+        steps: Prefect tasks (default, needs a running flow) or plain calls (``Steps(as_tasks=False)``).
+        verbose: print a line per window and the summary line.
+    """
+    steps = steps or Steps(as_tasks=True)
     run = build_run(config)
     settings = run.settings
     tags = {
@@ -164,22 +204,22 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
             "resolved.gpus": settings.gpus, "resolved.delta": settings.delta, "resolved.min_accuracy": settings.min_accuracy,
             "resolved.streams": len(run.stream_names), "resolved.window_seconds": settings.window_seconds,
         })
-        prepare(run)
+        steps.call(prepare, run)
         scheduler = build_policy(config, run)
-        print(
-            f"{scheduler.name} on {len(run.stream_names)} streams x {len(run.window_indices)} windows of "
-            f"{settings.window_seconds:g} s, {settings.gpus:g} GPUs, Δ={settings.delta:g}, aMIN={settings.min_accuracy:g}",
-            flush=True,
-        )
+        if verbose:
+            print(
+                f"{scheduler.name} on {len(run.stream_names)} streams x {len(run.window_indices)} windows of "
+                f"{settings.window_seconds:g} s, {settings.gpus:g} GPUs, Δ={settings.delta:g}, aMIN={settings.min_accuracy:g}",
+                flush=True,
+            )
         for window in run.window_indices:
-            profiles = [f.result() for f in [profile_stream.submit(run, window, s) for s in run.stream_names]]
+            profiles = steps.map(profile_stream, [(run, window, s) for s in run.stream_names])
             overheads = total_overheads(profiles)
             problem = run.problem([p.believed for p in profiles], sum(overheads.values()))
-            first = schedule(problem, scheduler)
+            first = steps.call(schedule, problem, scheduler)
             chosen = [(s, d.retrain_config if d.train_share > 0 else None) for s, d in zip(run.stream_names, first[0].streams)]
-            for future in [retrain_stream.submit(run, window, s, c) for s, c in chosen if c is not None]:
-                future.result()
-            outcome = execute(problem, scheduler, profiles, first)
+            steps.map(retrain_stream, [(run, window, s, c) for s, c in chosen if c is not None])
+            outcome = steps.call(execute, problem, scheduler, profiles, first)
             record = outcome_record(outcome, run.stream_names)
             record["window"] = window
             run.commit(window, outcome.retrained)
@@ -187,13 +227,14 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
             logger.log_json(f"windows/{window}/schedule.json", record)
             records.append(record)
             accuracies.append(outcome.mean_accuracy)
-            print(
-                f"window {window:3d}  accuracy {100 * outcome.mean_accuracy:6.2f}%  "
-                f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(run.stream_names)}  "
-                f"gpu-seconds train {outcome.gpu_seconds_train:7.1f} inference {outcome.gpu_seconds_inference:7.1f} "
-                f"overhead {sum(overheads.values()):6.1f}  decision {1000 * outcome.schedule_seconds:6.1f} ms",
-                flush=True,
-            )
+            if verbose:
+                print(
+                    f"window {window:3d}  accuracy {100 * outcome.mean_accuracy:6.2f}%  "
+                    f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(run.stream_names)}  "
+                    f"gpu-seconds train {outcome.gpu_seconds_train:7.1f} inference {outcome.gpu_seconds_inference:7.1f} "
+                    f"overhead {sum(overheads.values()):6.1f}  decision {1000 * outcome.schedule_seconds:6.1f} ms",
+                    flush=True,
+                )
         summary = {"summary/accuracy_mean": sum(accuracies) / len(accuracies)}
         skipped = getattr(getattr(run, "source", None), "skipped", None) or {}
         summary.update({f"data/skipped_{kind}": float(count) for kind, count in skipped.items()})
@@ -202,7 +243,8 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
         logger.log_figure("plots/accuracy.png", accuracy_figure(records, settings.window_seconds))
         if isinstance(run, LocalRun):
             logger.log_figure("plots/class_mix.png", plot_class_mix(run.source, run.stream_names))
-    print(f"mean accuracy over windows and streams: {100 * summary['summary/accuracy_mean']:.2f}%  (MLflow run {logger.run_id})")
+    if verbose:
+        print(f"mean accuracy over windows and streams: {100 * summary['summary/accuracy_mean']:.2f}%  (MLflow run {logger.run_id})")
     return summary
 
 

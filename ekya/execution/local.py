@@ -47,6 +47,8 @@ from ekya.training.retrain import TrainResult, evaluate, retrain
 
 #: How training GPU-seconds are obtained (see :class:`LocalRun`).
 COST_MODES = ("calibrated", "measured")
+#: Bump when the calibration file's content changes meaning (2: frozen-layer, training and validation rates).
+CALIBRATION_FORMAT = 2
 #: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
 PROFILER_MODES = ("micro", "oracle")
 
@@ -198,7 +200,7 @@ class LocalRun:
         self.estimate_noise_std = float(estimate_noise_std)
         self.labeler = labeler if labeler is not None else GroundTruthLabeler()
         self.measure_against = check_measure_against(measure_against)
-        self.seconds_per_sample: dict[str, float] = {}
+        self.seconds_per_sample: dict[str, dict[str, float]] = {}  # family -> feature, train, validation seconds per sample
         self.stream_names = select(source.streams, streams, "streams")
         available = min(source.num_windows(stream) for stream in self.stream_names)
         if available < 2:
@@ -232,6 +234,7 @@ class LocalRun:
             self.inference_table = self._measure_inference_space(base, holdout[-1])
             return
         key = cache_key({
+            "format": CALIBRATION_FORMAT,
             "data": windows_digest(holdout), "model": vars(self.model), "seed": self.seed, "device": self.device,
             "families": sorted({_family(c) for c in self.retrain_configs.values()}),
             "inference": {name: vars(config) for name, config in self.inference_configs.items()},
@@ -254,17 +257,31 @@ class LocalRun:
         for config in self.retrain_configs.values():
             families.setdefault(_family(config), config)
         rates = {}
+        validation = _subset(window, np.arange(min(len(window), 64)))
         for family, config in tqdm(families.items(), desc="calibrating training cost", disable=not self.progress):
             probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, 2, config.batch_size, config.learning_rate)
-            result = retrain(base, window, probe, seed=self.seed, device=self.device)
-            rates[family] = result.compute_seconds / result.samples_processed
+            result = retrain(base, window, probe, seed=self.seed, device=self.device, validation=validation)
+            rates[family] = {
+                "feature": result.feature_seconds / result.num_samples,
+                "train": (result.compute_seconds - result.feature_seconds) / result.samples_processed,
+                "validation": result.validation_seconds / (len(validation) * len(result.validation_accuracy)),
+            }
         return rates
 
-    def _training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
-        """GPU-seconds at 100% of the device of a training run (calibrated or measured)."""
+    def _run_seconds(self, config: RetrainConfig, result: TrainResult, validation_size: int = 0) -> tuple[float, float, float]:
+        """GPU-seconds at 100% of the device of a training run (calibrated or measured): the
+        one-off frozen-layer pass, the training epochs, and validating on ``validation_size`` crops."""
         if self.cost == "measured":
-            return result.compute_seconds
-        return self.seconds_per_sample[_family(config)] * result.samples_processed
+            return result.feature_seconds, result.compute_seconds - result.feature_seconds, result.validation_seconds
+        rates = self.seconds_per_sample[_family(config)]
+        points = len(result.validation_accuracy)
+        return (rates["feature"] * result.num_samples, rates["train"] * result.samples_processed,
+                rates["validation"] * validation_size * points)
+
+    def _training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
+        """GPU-seconds at 100% of the device of a training run, validation excluded (calibrated or measured)."""
+        feature_seconds, training_seconds, _ = self._run_seconds(config, result)
+        return feature_seconds + training_seconds
 
     def _measure_inference_space(self, model: EdgeModel, window: Window) -> dict[str, tuple[float, float]]:
         """name -> (GPU demand to keep up in real time, accuracy relative to the reference configuration)."""
@@ -306,11 +323,8 @@ class LocalRun:
         if self.measure_against == "golden":
             current = self.labeler.label(current).apply(current)
         serving = self.serving[stream]
-        sample_indices = self.profiler.sample_indices(labeled.labels, window)
-        rest = np.setdiff1d(np.arange(len(labeled)), sample_indices)
-        rng = np.random.default_rng([self.seed, self.stream_names.index(stream), window])
-        validation = _subset(labeled, np.sort(rng.choice(rest, size=max(1, min(len(rest), len(labeled) // 5)), replace=False)))
-        sample = _subset(labeled, sample_indices)
+        validation_indices, sample_indices = self.profiler.split(labeled.labels, window, self.stream_names.index(stream))
+        validation, sample = _subset(labeled, validation_indices), _subset(labeled, sample_indices)
 
         outcomes = self._outcomes(window, stream, labeled, current)
         kept = self.kept_configs[stream]
@@ -320,11 +334,14 @@ class LocalRun:
             profile_seconds = 0.0
         else:
 
-            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
+            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
-                result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device, validation=validation)
-                seconds_per_epoch = self._training_seconds(config, result) / result.epochs
-                return ProfileRun(result.validation_accuracy, seconds_per_epoch, result.num_samples, len(np.unique(sample.labels)))
+                result = retrain(serving, sample, probe, seed=self._seed(window, stream, config.name), device=self.device,
+                                 validation=validation, validations_per_epoch=validations_per_epoch)
+                feature_seconds, training_seconds, validation_seconds = self._run_seconds(config, result, len(validation))
+                return ProfileRun(result.validation_accuracy, training_seconds / result.epochs, result.num_samples,
+                                  len(np.unique(sample.labels)), feature_seconds=feature_seconds,
+                                  validation_seconds=validation_seconds, validation_sample_epochs=result.validation_sample_epochs)
 
             estimates = self.profiler.profile(
                 [self.retrain_configs[name] for name in kept], train_fn, len(labeled),

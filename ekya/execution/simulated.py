@@ -143,6 +143,7 @@ class SimulatedRun:
         seed: seeds the noise, per (window, stream), so results do not depend on task order.
         window_seconds: replay with windows of this length T instead of the trace's (the same
             profiles in a shorter or longer window: the window-length sensitivity study).
+        scaling: training throughput s(r) at GPU share r (e.g. a measured ``ThroughputTable().throughput``).
     """
 
     def __init__(
@@ -156,6 +157,7 @@ class SimulatedRun:
         estimate_noise_std: float = 0.0,
         seed: int = 0,
         window_seconds: float | None = None,
+        scaling: ThroughputScaling = linear_scaling,
     ) -> None:
         self.trace = trace
         self.settings = WindowSettings(
@@ -163,6 +165,7 @@ class SimulatedRun:
             delta=float(delta if delta is not None else trace.delta or 0.1),
             min_accuracy=float(min_accuracy if min_accuracy is not None else trace.min_accuracy or 0.0),
             window_seconds=float(window_seconds if window_seconds is not None else trace.window_seconds),
+            scaling=scaling,
         )
         if estimate_noise_std < 0:
             raise EkyaError(f"estimate_noise_std must be >= 0 accuracy points, got {estimate_noise_std}")

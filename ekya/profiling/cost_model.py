@@ -1,7 +1,8 @@
 """Cost of retraining jobs in GPU-seconds, and how a job's speed scales with its GPU share.
 
 - :class:`CostModel`: GPU-seconds at 100% of one GPU of a retraining configuration,
-  ``seconds_per_sample_epoch * samples * epochs + startup_seconds``.
+  ``seconds_per_sample_epoch * samples * epochs + seconds_per_sample * samples + startup_seconds``
+  (``seconds_per_sample``: the one-off pass through frozen layers, see ``ekya.training.retrain``).
 - :class:`ThroughputTable`: relative training throughput ``s(share)`` (1.0 = one full
   GPU) measured at a few GPU shares; a job of cost ``C`` GPU-seconds run at share ``r``
   takes ``C / s(r)`` wall seconds (the window timeline's rule 3).
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ekya.data.cache import write_text_atomically
 from ekya.errors import EkyaError
 
 #: Column names of a throughput table CSV file.
@@ -28,31 +30,39 @@ class CostModel:
     Attributes:
         seconds_per_sample_epoch: GPU-seconds to train on one sample for one epoch, >= 0.
         startup_seconds: fixed GPU-seconds per job (model load, data loader start), >= 0.
+        seconds_per_sample: one-off GPU-seconds per sample, whatever the epochs (the frozen
+            layers' output, computed once), >= 0.
     """
 
     seconds_per_sample_epoch: float
     startup_seconds: float = 0.0
+    seconds_per_sample: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("seconds_per_sample_epoch", "startup_seconds"):
+        for name in ("seconds_per_sample_epoch", "startup_seconds", "seconds_per_sample"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise EkyaError(f"CostModel.{name} must be finite and >= 0 seconds, got {value!r}")
 
     @classmethod
-    def from_measurement(cls, seconds_per_epoch: float, num_samples: int, startup_seconds: float = 0.0) -> CostModel:
-        """Cost model from one measured run: ``seconds_per_epoch`` GPU-seconds over ``num_samples`` samples."""
+    def from_measurement(
+        cls, seconds_per_epoch: float, num_samples: int, startup_seconds: float = 0.0, feature_seconds: float = 0.0
+    ) -> CostModel:
+        """Cost model from one measured run on ``num_samples`` samples: ``seconds_per_epoch``
+        GPU-seconds per epoch plus ``feature_seconds`` once (the frozen layers' pass)."""
         if num_samples <= 0:
             raise EkyaError(f"cannot derive a cost per sample from a run on {num_samples} samples; need > 0")
-        if not (np.isfinite(seconds_per_epoch) and seconds_per_epoch >= 0):
-            raise EkyaError(f"seconds_per_epoch must be finite and >= 0, got {seconds_per_epoch!r}")
-        return cls(seconds_per_epoch / num_samples, startup_seconds)
+        for name, value in (("seconds_per_epoch", seconds_per_epoch), ("feature_seconds", feature_seconds)):
+            if not (np.isfinite(value) and value >= 0):
+                raise EkyaError(f"{name} must be finite and >= 0, got {value!r}")
+        return cls(seconds_per_epoch / num_samples, startup_seconds, feature_seconds / num_samples)
 
     def gpu_seconds(self, num_samples: float, epochs: float) -> float:
         """GPU-seconds at 100% of one GPU to train ``epochs`` epochs on ``num_samples`` samples."""
         if num_samples < 0 or epochs < 0:
             raise EkyaError(f"num_samples and epochs must be >= 0, got {num_samples!r} and {epochs!r}")
-        return self.seconds_per_sample_epoch * num_samples * epochs + self.startup_seconds
+        return (self.seconds_per_sample_epoch * num_samples * epochs + self.seconds_per_sample * num_samples
+                + self.startup_seconds)
 
 
 class ThroughputTable:
@@ -133,13 +143,15 @@ class ThroughputTable:
         result = cost / np.asarray(self.throughput(share))
         return float(result) if result.ndim == 0 else result
 
+    def to_csv_text(self) -> str:
+        """The table as CSV text with header ``gpu_share,relative_throughput``."""
+        lines = [",".join(THROUGHPUT_COLUMNS)]
+        lines += [f"{share!r},{throughput!r}" for share, throughput in zip(self.shares.tolist(), self.throughputs.tolist())]
+        return "\n".join(lines) + "\n"
+
     def save_csv(self, path: str | Path) -> None:
-        """Write the table as CSV with header ``gpu_share,relative_throughput``."""
-        with open(path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(THROUGHPUT_COLUMNS)
-            for share, throughput in zip(self.shares.tolist(), self.throughputs.tolist()):
-                writer.writerow([repr(share), repr(throughput)])
+        """Write the table as CSV (:meth:`to_csv_text`), atomically."""
+        write_text_atomically(path, self.to_csv_text())
 
     @classmethod
     def load_csv(cls, path: str | Path) -> ThroughputTable:

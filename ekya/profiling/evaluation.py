@@ -5,10 +5,10 @@ retraining configuration, with the configuration's epochs overridden to each val
 ``epochs`` list (5, 15, 30 in the paper, so the extrapolation distance varies):
 
 * **The estimate.** Exactly what the local executor does (:meth:`ekya.execution.local.LocalRun.profile`):
-  the profiling sample is ``MicroProfiler.sample_indices(labels of window k-1, k)``; the
-  validation set is 20% of window ``k-1`` outside the sample (seeded with ``[seed, stream
-  index, k]``); configurations sharing (train_layers, hidden_size, batch_size, learning_rate)
-  share one profiling run; the curve fit and the cost model give accuracy and GPU-seconds.
+  ``MicroProfiler.split(labels of window k-1, k, stream index)`` gives the validation set
+  (20% of window ``k-1``) and the profiling sample (drawn from the rest); configurations
+  sharing (train_layers, hidden_size, batch_size, learning_rate) share one profiling run; the
+  curve fit and the cost model give accuracy and GPU-seconds.
 * **The truth.** The configuration trained fully (its subsample, the overridden epochs) on the
   *training pool*: window ``k-1`` without that validation set, so that the validation set stays
   unseen by both. Its accuracy is measured on two sets:
@@ -21,22 +21,25 @@ retraining configuration, with the configuration's epochs overridden to each val
   The profiler is told the window has ``len(training pool)`` labeled samples, so its
   extrapolation targets the same amount of data the truth trains on. (The local executor
   trains on all of window ``k-1``; holding 20% out is the price of an unseen reference.)
+  The validation set does not depend on the profiler's settings, so every setting is
+  measured against the same full trainings.
 * **Start model.** Every window's configurations start from the base model (offline
   profiling's ``start_from="base"``): windows are independent and the profiler and the truth
   always start from the same model.
-* **Costs.** Measured ``compute_seconds`` of the training runs with the whole device
-  (GPU-seconds at 100% of one GPU; on a CPU, CPU-seconds), for the profiling runs and the
-  full trainings alike (no calibration), so both sides are measured the same way.
+* **Costs.** Measured seconds with the whole device (GPU-seconds at 100% of one GPU; on a
+  CPU, CPU-seconds), no calibration: a full training costs its ``compute_seconds`` (frozen
+  layers once, then the epochs); a profiling run costs the same plus its validation.
 
 Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = the profiler
 is optimistic.
 
 Resuming: every finished profiling run and full training is one small JSON file under
 ``output/<stream>/w<k>-<key>/`` (written atomically); ``key`` hashes everything that changes a
-result (the crops of windows k-1 and k and of the hold-out windows, model settings, seed, the
-profiler's sample fraction and profile epochs, device), and each file name hashes its
-configuration, so a re-run (with more windows or streams, more epochs settings or another
-curve family) trains only what is missing.
+full training (the crops of windows k-1 and k and of the hold-out windows, model settings,
+seed, device), and each file name hashes its configuration (and, for profiling runs, the
+profiler's sample fraction, profile epochs and validation points), so a re-run (with more
+windows or streams, more epochs settings, other profiler settings or another curve family)
+trains only what is missing.
 
 Seeds: configuration ``c`` (index in the space) of stream ``s`` in window ``k`` trains with
 ``SeedSequence([seed, s, k, c])``, profiling and full training alike, as in the local executor.
@@ -86,7 +89,7 @@ TARGET_MEDIAN_ABS_ERROR_POINTS = 3.0
 TARGET_COST_SHARE_OF_WINDOW = 0.01
 TARGET_COST_RATIO_VS_EXHAUSTIVE = 100.0
 #: Bump when the meaning of a stored cell changes, so older cells are not reused.
-CELL_FORMAT = 1
+CELL_FORMAT = 2
 
 
 # -- pure statistics ---------------------------------------------------------------------------
@@ -162,7 +165,9 @@ def summary_metrics(table: pd.DataFrame, window_seconds: float, gpus: float) -> 
     ``profiler/holdout/...`` against the held-out part of window ``k-1`` (what the profiler can
     know); each overall and per epochs setting (``.../epochs_<n>``). Plus the cost share of the
     window, the cost ratio versus exhaustive profiling (overall and per epochs setting), the
-    median relative error of the GPU-seconds estimate and the pick regret (:func:`pick_regret`).
+    median relative error of the GPU-seconds estimate, the pick regret (:func:`pick_regret`) and
+    the median gap between a fully retrained model's held-out and window-k accuracies (the
+    error of a perfect estimate of held-out accuracy against window k).
     """
     if table.empty:
         raise EkyaError("the error table is empty: nothing was evaluated")
@@ -184,6 +189,8 @@ def summary_metrics(table: pd.DataFrame, window_seconds: float, gpus: float) -> 
         relative = np.abs(table["estimated_gpu_seconds"].to_numpy(dtype=np.float64)[positive] / measured[positive] - 1.0)
         metrics["profiler/gpu_seconds_relative_error_median"] = float(np.median(relative))
     metrics["profiler/pick_regret_mean"] = pick_regret(table)
+    gap = 100.0 * (table["accuracy_holdout"] - table["accuracy_next_window"]).to_numpy(dtype=np.float64)
+    metrics["profiler/holdout_vs_next_window_gap_median"] = float(np.median(np.abs(gap)))
     metrics["profiler/cells"] = float(len(table))
     return metrics
 
@@ -236,6 +243,8 @@ def summary_text(metrics: dict[str, float]) -> str:
         )
     lines.append(f"pick regret (true accuracy on window k lost by trusting the ranking): "
                  f"{metrics['profiler/pick_regret_mean']:.2f} points")
+    lines.append(f"a perfect estimate of held-out accuracy, median |error| vs window k (drift and validation-set size): "
+                 f"{metrics['profiler/holdout_vs_next_window_gap_median']:.2f} points")
     if "profiler/gpu_seconds_relative_error_median" in metrics:
         lines.append(f"GPU-seconds estimate, median |relative error|: {metrics['profiler/gpu_seconds_relative_error_median']:.1%}")
     lines.append("")
@@ -443,9 +452,7 @@ class ProfilerEvaluation:
             "holdout_data": windows_digest(self._holdout or []),
             "model": vars(self.model),
             "seed": self.seed,
-            "sample_fraction": self.profiler.sample_fraction,
-            "profile_epochs": self.profiler.profile_epochs,
-            "profiler_seed": self.profiler.seed,
+            "split_seed": self.profiler.seed,
             "device": str(self.device),
         })
         return _CellStore(self.output / _safe_name(stream) / f"w{current.index}-{key}")
@@ -456,15 +463,7 @@ class ProfilerEvaluation:
 
     def _split(self, stream: str, window: int, labeled: Window) -> _Split:
         """The local executor's sample and validation set; the training pool is the rest of window k-1."""
-        sample_indices = self.profiler.sample_indices(labeled.labels, window)
-        rest = np.setdiff1d(np.arange(len(labeled)), sample_indices)
-        if len(rest) == 0:
-            raise EkyaError(
-                f"{stream} window {window - 1}: the profiling sample takes all {len(labeled)} crops; "
-                "nothing is left to validate on (lower the profiler's sample_fraction)"
-            )
-        rng = np.random.default_rng([self.seed, self.source.streams.index(stream), window])
-        holdout_indices = np.sort(rng.choice(rest, size=max(1, min(len(rest), len(labeled) // 5)), replace=False))
+        holdout_indices, sample_indices = self.profiler.split(labeled.labels, window, self.source.streams.index(stream))
         pool_indices = np.setdiff1d(np.arange(len(labeled)), holdout_indices)
         return _Split(_subset(labeled, sample_indices), _subset(labeled, pool_indices), _subset(labeled, holdout_indices))
 
@@ -482,21 +481,26 @@ class ProfilerEvaluation:
             split = self._split(stream, k, windows[k - 1])
             store = self._store(stream, windows[k - 1], windows[k])
 
-            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int) -> ProfileRun:
+            def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 index = index_of[config.name]
-                identity = {"probe": _profile_key(config), "index": index, "epochs": epochs}
+                identity = {"probe": _profile_key(config), "index": index, "epochs": epochs, "sample_fraction": sample_fraction,
+                            "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed}
                 cell = store.load("profile", config.name, identity)
                 if cell is None:
                     probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
                                           config.batch_size, config.learning_rate)
                     result = retrain(base, split.sample, probe, seed=self._seed(stream, k, index), device=self.device,
-                                     validation=split.holdout)
+                                     validation=split.holdout, validations_per_epoch=validations_per_epoch)
                     self.trainings_run += 1
                     cell = {"validation_accuracies": list(result.validation_accuracy),
-                            "seconds_per_epoch": result.compute_seconds / result.epochs,
+                            "validation_sample_epochs": list(result.validation_sample_epochs),
+                            "seconds_per_epoch": (result.compute_seconds - result.feature_seconds) / result.epochs,
+                            "feature_seconds": result.feature_seconds, "validation_seconds": result.validation_seconds,
                             "num_samples": result.num_samples, "num_classes": int(len(np.unique(split.sample.labels)))}
                     store.save("profile", config.name, identity, cell)
-                return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"])
+                return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"],
+                                  feature_seconds=cell["feature_seconds"], validation_seconds=cell["validation_seconds"],
+                                  validation_sample_epochs=cell["validation_sample_epochs"])
 
             for epochs in self.epochs:
                 configs = [replace(config, epochs=epochs) for config in self.retrain_configs]

@@ -2,21 +2,25 @@
 
 Each configuration is trained for ``profile_epochs`` epochs on a sample that is
 ``sample_fraction`` of the window's labeled data (the same sample for every
-configuration). Its per-epoch validation accuracies are fitted to a saturating curve
-(:mod:`ekya.profiling.curve_fit`) and extrapolated to the configuration's own data
-(``subsample`` of the window) and epochs; its measured seconds per epoch give a
+configuration), validated ``validations_per_epoch`` times per epoch. The validation
+accuracies, placed by training progress (samples seen / sample size), are fitted to a
+saturating curve (:mod:`ekya.profiling.curve_fit`) and extrapolated to the configuration's
+own data (``subsample`` of the window) and epochs; the run's measured seconds give a
 :class:`~ekya.profiling.cost_model.CostModel` scaled to the same data and epochs.
 
-The training itself is the caller's ``train_fn(config, sample_fraction, epochs) ->
-ProfileRun`` (real PyTorch training lives in ``ekya.training``; tests pass a fake), so this
-module is pure numpy/scipy.
+The profiler's own cost (``ConfigEstimate.profiling_gpu_seconds``) is everything the run
+measured: training, the one-off frozen-layer pass, and validation.
+
+The training itself is the caller's ``train_fn(config, sample_fraction, epochs,
+validations_per_epoch) -> ProfileRun`` (real PyTorch training lives in ``ekya.training``;
+tests pass a fake), so this module is pure numpy/scipy.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Protocol, Sequence
+from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -38,11 +42,17 @@ class ProfileRun:
     """What ``train_fn`` measured while training one configuration on the profiling sample.
 
     Attributes:
-        validation_accuracies: validation accuracy (fraction in [0, 1]) after epoch 1, 2, ...
-        seconds_per_epoch: GPU-seconds at 100% of one GPU for one epoch on the sample.
+        validation_accuracies: validation accuracies (fractions in [0, 1]), in training order.
+        seconds_per_epoch: GPU-seconds at 100% of one GPU for one epoch on the sample,
+            excluding the one-off ``feature_seconds``.
         num_samples: number of samples in the training sample.
         num_classes: number of distinct classes among those samples.
         startup_seconds: fixed GPU-seconds of the run (model load, data loader start), if measured.
+        feature_seconds: one-off GPU-seconds computing the frozen layers' output for the
+            sample (grows with the number of samples, not with epochs).
+        validation_seconds: GPU-seconds spent validating (profiling cost only).
+        validation_sample_epochs: training progress at each validation point, in epochs over
+            the sample (samples seen / num_samples); None: 1, 2, ... (one point per epoch).
     """
 
     validation_accuracies: Sequence[float]
@@ -50,6 +60,15 @@ class ProfileRun:
     num_samples: int
     num_classes: int
     startup_seconds: float = 0.0
+    feature_seconds: float = 0.0
+    validation_seconds: float = 0.0
+    validation_sample_epochs: Sequence[float] | None = None
+
+    def progress(self) -> np.ndarray:
+        """Training progress (sample-epochs) of each validation point."""
+        if self.validation_sample_epochs is None:
+            return np.arange(1, len(self.validation_accuracies) + 1, dtype=np.float64)
+        return np.asarray(self.validation_sample_epochs, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -72,9 +91,14 @@ class ConfigEstimate:
     profiling_gpu_seconds: float
 
 
-#: ``train_fn(config, sample_fraction, epochs)``: train ``config`` for ``epochs`` epochs on
-#: ``sample_fraction`` of the window's labeled data and report what was measured.
-TrainFunction = Callable[[Any, float, int], ProfileRun]
+#: ``train_fn(config, sample_fraction, epochs, validations_per_epoch)``: train ``config`` for
+#: ``epochs`` epochs on ``sample_fraction`` of the window's labeled data, validating
+#: ``validations_per_epoch`` times per epoch, and report what was measured.
+TrainFunction = Callable[[Any, float, int, int], ProfileRun]
+
+
+#: Share of a window's labeled crops the profiler validates on (never trained on while profiling).
+VALIDATION_FRACTION = 0.2
 
 
 def total_profiling_gpu_seconds(estimates: Sequence[ConfigEstimate]) -> float:
@@ -101,23 +125,29 @@ class MicroProfiler:
     Args:
         sample_fraction: share of the window's labeled data used for profiling, in (0, 1].
         profile_epochs: epochs each configuration is trained for when profiled, >= 1.
-        seed: seed of :meth:`sample_indices` (which samples form the profiling sample).
+        seed: seed of :meth:`split` (which samples form the validation set and the profiling sample).
         curve_family: accuracy-curve family, a key of ``curve_fit.FAMILIES``.
+        validations_per_epoch: validation points per profiled epoch, >= 1 (the curve fit
+            needs 3 points: e.g. 1 epoch validated 3 times).
     """
 
     def __init__(
-        self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY
+        self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY,
+        validations_per_epoch: int = 1,
     ) -> None:
         if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
             raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
         if int(profile_epochs) != profile_epochs or profile_epochs < 1:
             raise EkyaError(f"profiler profile_epochs must be an integer >= 1, got {profile_epochs!r}")
+        if isinstance(validations_per_epoch, bool) or int(validations_per_epoch) != validations_per_epoch or validations_per_epoch < 1:
+            raise EkyaError(f"profiler validations_per_epoch must be an integer >= 1, got {validations_per_epoch!r}")
         if curve_family not in FAMILIES:
             raise EkyaError(f"unknown accuracy-curve family {curve_family!r}; valid: {sorted(FAMILIES)}")
         self.sample_fraction = float(sample_fraction)
         self.profile_epochs = int(profile_epochs)
         self.seed = int(seed)
         self.curve_family = curve_family
+        self.validations_per_epoch = int(validations_per_epoch)
 
     def sample_size(self, window_num_samples: int) -> int:
         """Number of samples in the profiling sample of a window of ``window_num_samples`` samples."""
@@ -128,20 +158,32 @@ class MicroProfiler:
             )
         return size
 
-    def sample_indices(self, labels: np.ndarray, window_index: int = 0) -> np.ndarray:
-        """Sorted indices of the profiling sample among a window's ``labels``.
+    def split(self, labels: np.ndarray, window_index: int, stream_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(validation, sample)``: sorted indices of a window's ``labels`` the profiler validates and trains on.
 
-        Uniform without replacement, deterministic in (seed, window_index).
+        The validation set is :data:`VALIDATION_FRACTION` of the window (at least one crop),
+        drawn first, seeded with ``[seed, stream_index, window_index]``; the profiling sample
+        is ``sample_fraction`` of the window drawn from the rest, seeded with ``[seed,
+        window_index]``. The two never overlap, and the validation set does not depend on the
+        profiler's settings (so a study of them can keep one reference).
 
         Raises:
-            EkyaError: the sample is empty or holds a single class.
+            EkyaError: the window is too small for both, or the sample is empty or holds a single class.
         """
         labels = np.asarray(labels)
+        validation_size = max(1, int(len(labels) * VALIDATION_FRACTION))
         size = self.sample_size(len(labels))
-        rng = np.random.default_rng([self.seed, window_index])
-        indices = np.sort(rng.choice(len(labels), size=size, replace=False))
-        check_sample_labels(labels[indices], f"profiling sample of window {window_index}")
-        return indices
+        if validation_size + size > len(labels):
+            raise EkyaError(
+                f"window {window_index} has {len(labels)} labeled crops: too few for a validation set of {validation_size} "
+                f"and a profiling sample of {size} (lower the profiler's sample_fraction)"
+            )
+        validation = np.sort(np.random.default_rng([self.seed, stream_index, window_index]).choice(
+            len(labels), size=validation_size, replace=False))
+        rest = np.setdiff1d(np.arange(len(labels)), validation)
+        sample = np.sort(np.random.default_rng([self.seed, window_index]).choice(rest, size=size, replace=False))
+        check_sample_labels(labels[sample], f"profiling sample of window {window_index}")
+        return validation, sample
 
     def profile(
         self,
@@ -154,7 +196,7 @@ class MicroProfiler:
 
         Args:
             configs: retraining configurations (attributes ``name``, ``subsample``, ``epochs``).
-            train_fn: ``train_fn(config, sample_fraction, epochs) -> ProfileRun``.
+            train_fn: ``train_fn(config, sample_fraction, epochs, validations_per_epoch) -> ProfileRun``.
             window_num_samples: labeled samples available for retraining in the window.
             profile_key: configurations with equal keys share one profiling run (e.g. key
                 on everything but subsample and epochs, which profiling does not use);
@@ -181,19 +223,20 @@ class MicroProfiler:
         for config, key in zip(configs, keys):
             _check_config(config)
             if key not in runs:
-                run = train_fn(config, self.sample_fraction, self.profile_epochs)
+                run = train_fn(config, self.sample_fraction, self.profile_epochs, self.validations_per_epoch)
                 _check_run(run, config.name)
                 accuracies = np.asarray(run.validation_accuracies, dtype=np.float64)
                 try:
-                    curve = fit_accuracy_curve(np.arange(1, len(accuracies) + 1), accuracies, self.curve_family)
+                    curve = fit_accuracy_curve(run.progress(), accuracies, self.curve_family)
                 except EkyaError as error:
                     raise EkyaError(f"profiling run of config {config.name!r}: {error}") from None
                 runs[key] = (run, curve)
             run, curve = runs[key]
             sample_fraction = run.num_samples / window_num_samples
             full_samples = max(1, int(round(config.subsample * window_num_samples)))
-            cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds)
-            profiling_seconds = run.seconds_per_epoch * len(run.validation_accuracies) + run.startup_seconds
+            cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds, run.feature_seconds)
+            profiling_seconds = (run.seconds_per_epoch * self.profile_epochs + run.feature_seconds + run.validation_seconds
+                                 + run.startup_seconds)
             estimates.append(
                 ConfigEstimate(
                     config_name=config.name,
@@ -204,6 +247,12 @@ class MicroProfiler:
                 )
             )
         return estimates
+
+
+def micro_profiler_from_config(options: Mapping[str, Any], seed: int) -> MicroProfiler:
+    """The micro-profiler of a ``conf/profiler/*.yaml`` mapping (missing keys take the defaults)."""
+    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch")
+    return MicroProfiler(seed=int(seed), **{key: options[key] for key in known if key in options})
 
 
 def _check_config(config: ProfiledConfig) -> None:
@@ -222,8 +271,13 @@ def _check_run(run: ProfileRun, config_name: str) -> None:
             "a classifier cannot be trained or validated on fewer than 2"
         )
     if len(run.validation_accuracies) == 0:
-        raise EkyaError(f"profiling run of config {config_name!r} reported no per-epoch validation accuracies")
-    if not (np.isfinite(run.seconds_per_epoch) and run.seconds_per_epoch >= 0):
+        raise EkyaError(f"profiling run of config {config_name!r} reported no validation accuracies")
+    if run.validation_sample_epochs is not None and len(run.validation_sample_epochs) != len(run.validation_accuracies):
         raise EkyaError(
-            f"profiling run of config {config_name!r}: seconds_per_epoch must be >= 0, got {run.seconds_per_epoch!r}"
+            f"profiling run of config {config_name!r}: {len(run.validation_sample_epochs)} validation positions "
+            f"for {len(run.validation_accuracies)} validation accuracies"
         )
+    for name in ("seconds_per_epoch", "startup_seconds", "feature_seconds", "validation_seconds"):
+        value = getattr(run, name)
+        if not (np.isfinite(value) and value >= 0):
+            raise EkyaError(f"profiling run of config {config_name!r}: {name} must be >= 0, got {value!r}")

@@ -64,6 +64,7 @@ from ekya.inference.run import InferenceResult, run_inference
 from ekya.models.base_model import base_model, windows_digest
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.profiling.throughput import stored_throughput_table
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import evaluate, retrain
 
@@ -411,7 +412,10 @@ class OfflineProfiler:
              "accuracy_factor": measured.accuracy_factor}
             for stream in streams for measured in inference
         ]
-        return write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
+        root = write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
+        if torch.device(self.device).type == "cpu":  # a GPU's table needs MPS: see ekya.profiling.throughput
+            stored_throughput_table(self.cache_dir, self.model.name, self.device).save_csv(root / "throughput.csv")
+        return root
 
     def run(self) -> Path:
         """Profile every stream and write the trace; returns the trace folder."""

@@ -72,6 +72,8 @@ def cli(tmp_path, *overrides, multirun=False):
         (["scheduler=uniform", "scheduler.retrain_config=best"], "unknown retraining configuration 'best'; valid: high, low, Cfg1, Cfg2"),
         (["executor.trace=/nonexistent"], "trace folder /nonexistent does not exist"),
         (["scheduler.passes=0"], "passes must be >= 1, got 0"),
+        (["executor.scaling=fast"], "executor.scaling='fast'; valid: linear, measured"),
+        (["executor.scaling=measured"], "throughput.csv does not exist"),
     ],
 )
 def test_bad_values_are_refused_before_anything_is_written(tmp_path, overrides, message):

@@ -178,11 +178,13 @@ def test_tiny_evaluation_fills_the_table(evaluated):
         assert table[column].between(0, 1).all()
     assert np.allclose(table.error_vs_next_window_points, 100 * (table.estimated_accuracy - table.accuracy_next_window))
     assert (table.gpu_seconds > 0).all() and (table.profiling_gpu_seconds > 0).all()
-    # the same profiling runs serve every epochs setting; the estimated cost scales with epochs
+    # the same profiling runs serve every epochs setting; the estimated cost grows with epochs
+    # (affinely: the frozen layers' pass is paid once)
     by_epochs = table.pivot_table(index=["stream", "window", "config"], columns="epochs",
                                   values=["profiling_gpu_seconds", "estimated_gpu_seconds"])
     assert np.allclose(by_epochs["profiling_gpu_seconds"][1], by_epochs["profiling_gpu_seconds"][2])
-    assert np.allclose(2 * by_epochs["estimated_gpu_seconds"][1], by_epochs["estimated_gpu_seconds"][2])
+    assert (by_epochs["estimated_gpu_seconds"][2] > by_epochs["estimated_gpu_seconds"][1]).all()
+    assert (by_epochs["estimated_gpu_seconds"][2] <= 2 * by_epochs["estimated_gpu_seconds"][1] + 1e-12).all()
     metrics = summary_metrics(table, run.source.window_seconds, 1.0)
     assert {"profiler/abs_error_median/epochs_1", "profiler/holdout/bias/epochs_2"} <= set(metrics)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.profiling.curve_fit import AccuracyCurve
+from ekya.profiling.curve_fit import AccuracyCurve, extrapolate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun, total_profiling_gpu_seconds
 
 WINDOW_SAMPLES = 1000
@@ -29,15 +29,18 @@ class CurveTrainer:
         self.truth, self.num_classes, self.noise_std = truth, num_classes, noise_std
         self.calls = []
 
-    def __call__(self, config, sample_fraction, epochs):
+    def __call__(self, config, sample_fraction, epochs, validations_per_epoch):
         self.calls.append(config.name)
         num_samples = int(round(sample_fraction * WINDOW_SAMPLES))
-        data_passes = np.arange(1, epochs + 1) * num_samples / WINDOW_SAMPLES
+        progress = np.arange(1, epochs * validations_per_epoch + 1) / validations_per_epoch
+        data_passes = progress * num_samples / WINDOW_SAMPLES
         accuracies = self.truth.predict(data_passes / 0.1)
         if self.noise_std:
-            accuracies = np.clip(accuracies + np.random.default_rng(len(self.calls)).normal(0, self.noise_std, epochs), 0, 1)
+            noise = np.random.default_rng(len(self.calls)).normal(0, self.noise_std, len(progress))
+            accuracies = np.clip(accuracies + noise, 0, 1)
         seconds_per_epoch = SECONDS_PER_SAMPLE_EPOCH * num_samples
-        return ProfileRun(list(accuracies), seconds_per_epoch, num_samples, self.num_classes, STARTUP_SECONDS)
+        return ProfileRun(list(accuracies), seconds_per_epoch, num_samples, self.num_classes, STARTUP_SECONDS,
+                          validation_sample_epochs=list(progress))
 
 
 CONFIGS = [FakeConfig("short", 0.5, 10), FakeConfig("long", 1.0, 30), FakeConfig("small", 0.2, 5), FakeConfig("zero", 0.3, 0)]
@@ -83,7 +86,7 @@ def test_configs_with_equal_profile_keys_share_one_run():
 
 
 def test_decreasing_profile_gives_a_finite_fallback_estimate():
-    def declining(config, sample_fraction, epochs):
+    def declining(config, sample_fraction, epochs, validations_per_epoch):
         return ProfileRun([0.6, 0.55, 0.5, 0.5, 0.45], 1.0, 100, 3)
 
     (estimate,) = MicroProfiler().profile([FakeConfig("x", 1.0, 20)], declining, WINDOW_SAMPLES)
@@ -98,7 +101,7 @@ def test_single_class_sample_raises():
 
 
 def test_empty_sample_raises():
-    def empty(config, sample_fraction, epochs):
+    def empty(config, sample_fraction, epochs, validations_per_epoch):
         return ProfileRun([], 0.0, 0, 0)
 
     with pytest.raises(EkyaError, match="empty"):
@@ -109,21 +112,28 @@ def test_empty_sample_raises():
         MicroProfiler().profile(CONFIGS, CurveTrainer(AccuracyCurve("power", (0.9, 0.6, 0.7))), 0)
 
 
-def test_sample_indices_are_deterministic_and_checked():
+def test_split_is_deterministic_disjoint_and_checked():
+    labels = np.arange(200) % 6
     profiler = MicroProfiler(sample_fraction=0.1, seed=4)
-    labels = np.arange(200) % 3
-    indices = profiler.sample_indices(labels, window_index=2)
-    assert len(indices) == 20 and len(np.unique(indices)) == 20 and np.all(np.diff(indices) > 0)
-    np.testing.assert_array_equal(indices, MicroProfiler(sample_fraction=0.1, seed=4).sample_indices(labels, window_index=2))
-    assert not np.array_equal(indices, profiler.sample_indices(labels, window_index=3))
+    validation, sample = profiler.split(labels, window_index=2, stream_index=1)
+    assert len(validation) == 40 and len(sample) == 20 and not np.intersect1d(validation, sample).size
+    again = MicroProfiler(sample_fraction=0.1, seed=4).split(labels, window_index=2, stream_index=1)
+    np.testing.assert_array_equal(sample, again[1])
+    assert not np.array_equal(sample, profiler.split(labels, window_index=3, stream_index=1)[1])
+    # The validation set does not depend on the profiler's settings, only on seed, stream and window.
+    np.testing.assert_array_equal(validation, MicroProfiler(sample_fraction=0.05, seed=4).split(labels, 2, 1)[0])
+    assert not np.array_equal(validation, profiler.split(labels, 2, stream_index=0)[0])
     with pytest.raises(EkyaError, match="single class"):
-        profiler.sample_indices(np.zeros(200, dtype=int))
+        profiler.split(np.zeros(200, dtype=int), 0)
     with pytest.raises(EkyaError, match="empty"):
-        profiler.sample_indices(np.array([], dtype=int))
+        profiler.split(np.array([], dtype=int), 0)
+    with pytest.raises(EkyaError, match="too few"):
+        MicroProfiler(sample_fraction=0.9).split(labels, 0)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"sample_fraction": 0.0}, {"sample_fraction": 1.5}, {"profile_epochs": 0}, {"curve_family": "cubic"}]
+    "kwargs", [{"sample_fraction": 0.0}, {"sample_fraction": 1.5}, {"profile_epochs": 0}, {"curve_family": "cubic"},
+               {"validations_per_epoch": 0}]
 )
 def test_bad_profiler_settings_raise(kwargs):
     with pytest.raises(EkyaError):
@@ -139,8 +149,38 @@ def test_bad_configs_raise():
 
 
 def test_accuracies_outside_unit_interval_name_the_config():
-    def percent(config, sample_fraction, epochs):
+    def percent(config, sample_fraction, epochs, validations_per_epoch):
         return ProfileRun([40.0, 50.0, 60.0], 1.0, 100, 3)
 
     with pytest.raises(EkyaError, match="'short'.*fractions"):
         MicroProfiler().profile(CONFIGS[:1], percent, WINDOW_SAMPLES)
+
+
+def test_one_epoch_validated_several_times_recovers_the_curve_and_charges_every_second():
+    truth = AccuracyCurve("power", (0.9, 0.6, 0.7))
+    trainer = CurveTrainer(truth)
+    profiler = MicroProfiler(sample_fraction=0.1, profile_epochs=2, validations_per_epoch=3)
+    estimates = profiler.profile(CONFIGS[:2], trainer, WINDOW_SAMPLES, profile_key=lambda config: 0)
+    for estimate, config in zip(estimates, CONFIGS[:2]):
+        expected = extrapolate(truth, config.epochs, 0.1, config.subsample)
+        assert abs(estimate.accuracy - expected) < 0.01
+
+    def measured(config, sample_fraction, epochs, validations_per_epoch):
+        return ProfileRun([0.5, 0.6, 0.65], 2.0, 100, 3, startup_seconds=0.5, feature_seconds=1.0, validation_seconds=0.25,
+                          validation_sample_epochs=[1 / 3, 2 / 3, 1.0])
+
+    (estimate,) = MicroProfiler(profile_epochs=1, validations_per_epoch=3).profile(
+        [FakeConfig("x", 0.5, 4)], measured, WINDOW_SAMPLES)
+    assert estimate.profiling_gpu_seconds == pytest.approx(2.0 + 1.0 + 0.25 + 0.5)
+    # Retraining 500 samples for 4 epochs: 0.02 s per sample-epoch, 0.01 s per sample once, plus startup.
+    assert estimate.gpu_seconds == pytest.approx(0.02 * 500 * 4 + 0.01 * 500 + 0.5)
+
+
+def test_validation_positions_must_match_the_accuracies():
+    def mismatched(config, sample_fraction, epochs, validations_per_epoch):
+        return ProfileRun([0.5, 0.6, 0.65], 1.0, 100, 3, validation_sample_epochs=[1.0, 2.0])
+
+    with pytest.raises(EkyaError, match="2 validation positions for 3"):
+        MicroProfiler().profile([FakeConfig("x", 0.5, 4)], mismatched, WINDOW_SAMPLES)
+    with pytest.raises(EkyaError, match="validations_per_epoch"):
+        MicroProfiler(validations_per_epoch=0)
