@@ -247,7 +247,8 @@ def train_golden_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         initial = GoldenModel(architecture, num_classes=len(CLASSES))
-    result = retrain(initial, train, config, seed=seed, device=device, validation=validation, progress=progress)  # type: ignore[arg-type]
+    result = retrain(initial, train, config, seed=seed, device=device, validation=validation, progress=progress,  # type: ignore[arg-type]
+                     update_batch_norm=True)
     return GoldenTrainResult(
         model=result.model,  # type: ignore[arg-type]
         compute_seconds=result.compute_seconds,

@@ -85,6 +85,7 @@ def base_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         untrained = build_model(model_name, num_classes=num_classes, hidden_size=hidden_size)
-    result = retrain(untrained, source_holdout_windows, config, seed=seed, device=device, progress=progress)
+    result = retrain(untrained, source_holdout_windows, config, seed=seed, device=device, progress=progress,
+                     update_batch_norm=True)
     save_checkpoint(result.model, path)
     return result.model

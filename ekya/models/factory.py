@@ -209,15 +209,26 @@ def freeze_all_but_last(model: EdgeModel, train_layers: int | str) -> list[nn.Pa
     return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
 
-def set_training_mode(model: EdgeModel, train_layers: int | str) -> None:
-    """``model.train()`` for the trained groups and ``eval()`` elsewhere, so frozen batch-norm statistics stay fixed."""
+def set_training_mode(model: nn.Module, train_layers: int | str, update_batch_norm: bool = False) -> None:
+    """``model.train()`` for the trained groups and ``eval()`` elsewhere, so frozen batch-norm statistics stay fixed.
+
+    Batch-norm layers of the trained groups update their statistics only with
+    ``update_batch_norm`` (training from scratch). Fine-tuning keeps them fixed: with batch
+    statistics of 32 crops during training and the drifted running statistics at serving
+    time, all-layer retraining on the built-in dataset collapsed to the majority class
+    (37% accuracy on the next window, 71% with fixed statistics; 76% vs 91% on another camera).
+    """
     if train_layers == "all":
         model.train()
-        return
-    model.eval()
-    for group in trained_groups(model, train_layers):
-        for module in group:
-            module.train()
+    else:
+        model.eval()
+        for group in trained_groups(model, train_layers):
+            for module in group:
+                module.train()
+    if not update_batch_norm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def with_new_head(model: EdgeModel, hidden_size: int) -> EdgeModel:

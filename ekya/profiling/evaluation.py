@@ -89,7 +89,7 @@ TARGET_MEDIAN_ABS_ERROR_POINTS = 3.0
 TARGET_COST_SHARE_OF_WINDOW = 0.01
 TARGET_COST_RATIO_VS_EXHAUSTIVE = 100.0
 #: Bump when the meaning of a stored cell changes, so older cells are not reused.
-CELL_FORMAT = 2
+CELL_FORMAT = 3
 
 
 # -- pure statistics ---------------------------------------------------------------------------

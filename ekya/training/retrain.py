@@ -99,6 +99,7 @@ def retrain(
     validation: Window | None = None,
     progress: bool = False,
     validations_per_epoch: int = 1,
+    update_batch_norm: bool = False,
 ) -> TrainResult:
     """Retrain a copy of ``model`` on ``train`` with ``config``; ``model`` itself is untouched.
 
@@ -118,6 +119,8 @@ def retrain(
         progress: show a tqdm progress bar over epochs.
         validations_per_epoch: validation points per epoch, evenly spread over its batches
             (at most one per batch), >= 1.
+        update_batch_norm: let trained batch-norm layers update their statistics (training
+            from scratch); fine-tuning keeps them fixed (see :func:`set_training_mode`).
     """
     if isinstance(validations_per_epoch, bool) or not isinstance(validations_per_epoch, int) or validations_per_epoch < 1:
         raise EkyaError(f"validations_per_epoch must be an int >= 1, got {validations_per_epoch!r}")
@@ -135,7 +138,7 @@ def retrain(
     parameters = freeze_all_but_last(trained, config.train_layers)
     optimizer = torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9)
     shuffler = torch.Generator().manual_seed(seed)
-    frozen_steps = trained.frozen_step_count(config.train_layers)
+    frozen_steps = 0 if config.train_layers == "all" else trained.frozen_step_count(config.train_layers)
 
     started = time.perf_counter()
     features = _frozen_features(trained, inputs, frozen_steps)
@@ -159,11 +162,11 @@ def retrain(
     validate_after = set(np.linspace(0, batches_per_epoch, min(validations_per_epoch, batches_per_epoch) + 1)[1:].round().astype(int))
     for _ in tqdm(range(config.epochs), desc=f"retrain {config.name}", unit="epoch", disable=not progress):
         started = time.perf_counter()
-        set_training_mode(trained, config.train_layers)
+        set_training_mode(trained, config.train_layers, update_batch_norm)
         order = torch.randperm(len(targets), generator=shuffler).to(device)
         correct = 0
         for batch_number, batch in enumerate(order.split(config.batch_size), start=1):
-            logits = trained.forward_from(features[batch], frozen_steps)
+            logits = trained.forward_from(features[batch], frozen_steps) if frozen_steps else trained(features[batch])
             loss = functional.cross_entropy(logits, targets[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -177,7 +180,7 @@ def retrain(
                 validation_started = time.perf_counter()
                 validation_accuracy.append(_accuracy_from(trained, validation_features, validation_targets, frozen_steps))
                 validation_sample_epochs.append(samples_seen / len(targets))
-                set_training_mode(trained, config.train_layers)
+                set_training_mode(trained, config.train_layers, update_batch_norm)
                 validation_seconds += time.perf_counter() - validation_started
                 started = time.perf_counter()
         synchronize_device(device)
@@ -222,7 +225,8 @@ def _accuracy_from(model: EdgeModel, features: torch.Tensor, targets: torch.Tens
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(targets), EVAL_BATCH_SIZE):
-            logits = model.forward_from(features[start : start + EVAL_BATCH_SIZE], frozen_steps)
+            batch = features[start : start + EVAL_BATCH_SIZE]
+            logits = model.forward_from(batch, frozen_steps) if frozen_steps else model(batch)
             correct += int((logits.argmax(dim=1) == targets[start : start + EVAL_BATCH_SIZE]).sum())
     return correct / len(targets)
 

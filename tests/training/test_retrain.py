@@ -169,3 +169,13 @@ def test_several_validation_points_per_epoch_are_placed_by_samples_seen(model, t
     assert plain.validation_sample_epochs == [1.0, 2.0]
     with pytest.raises(EkyaError, match="validations_per_epoch"):
         retrain(model, train_window, _config(), seed=1, validation=test_window, validations_per_epoch=0)
+
+
+def test_fine_tuning_keeps_batch_norm_statistics_training_from_scratch_updates_them(model, train_window):
+    def running_means(network):
+        return [m.running_mean.clone() for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+    fine_tuned = retrain(model, train_window, _config(train_layers="all"), seed=2)
+    assert all(torch.equal(a, b) for a, b in zip(running_means(model), running_means(fine_tuned.model)))
+    from_scratch = retrain(model, train_window, _config(train_layers="all"), seed=2, update_batch_norm=True)
+    assert any(not torch.equal(a, b) for a, b in zip(running_means(model), running_means(from_scratch.model)))
