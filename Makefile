@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 export MPLBACKEND ?= Agg
 
-.PHONY: run test bench ui clean
+.PHONY: run test bench reproduce ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)  ## the test suite
 bench: $(STAMP)  ## speed and quality figures (printed)
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m benchmarks.bench
+
+reproduce: $(STAMP)  ## every study on the built-in data (simulated executor over a cached trace), reports, README headline
+	mkdir -p $(PREFECT_HOME)
+	$(BIN)/python -m flows.reproduce
 
 ui: $(STAMP)  ## MLflow UI over the project's store on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts --host 127.0.0.1 --port 5000

@@ -128,10 +128,10 @@ class ThroughputTable:
         return cls(share_array, throughput_array / at_one_gpu)
 
     def throughput(self, share: float | np.ndarray) -> float | np.ndarray:
-        """Relative throughput ``s(share)`` (1.0 = one full GPU) at GPU share(s) > 0."""
+        """Relative throughput ``s(share)`` (1.0 = one full GPU) at GPU share(s) >= 0 (0 for a share of 0: no job)."""
         values = np.asarray(share, dtype=np.float64)
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise EkyaError(f"GPU share must be finite and > 0, got {share!r}")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise EkyaError(f"GPU share must be finite and >= 0, got {share!r}")
         result = _interpolate(self.shares, self.throughputs, values)
         return float(result) if result.ndim == 0 else result
 
@@ -140,6 +140,8 @@ class ThroughputTable:
         cost = np.asarray(gpu_seconds, dtype=np.float64)
         if not np.all(np.isfinite(cost)) or np.any(cost < 0):
             raise EkyaError(f"gpu_seconds must be finite and >= 0, got {gpu_seconds!r}")
+        if not np.all(np.asarray(share, dtype=np.float64) > 0):
+            raise EkyaError(f"GPU share must be finite and > 0, got {share!r}")
         result = cost / np.asarray(self.throughput(share))
         return float(result) if result.ndim == 0 else result
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ekya.errors import EkyaError
-from flows.window_loop import run_config, window_loop
+from flows.window_loop import Steps, run_config, run_windows, window_loop
 from tests.flows.helpers import PROJECT_ROOT, compose_config
 
 
@@ -44,6 +44,19 @@ def test_paper_example_logs_metrics_schedules_and_plots(tmp_path):
     assert record["window"] == 0
     assert record["streams"]["A"]["retrained"] == "Cfg1"
     assert record["segments"][0]["streams"]["B"]["train_share"] == pytest.approx(0.75)
+
+
+def test_plain_steps_log_the_same_run_without_a_flow(tmp_path, capsys):
+    """Many runs in one process (flows.reproduce): the same steps as plain calls, optionally quiet and without plots."""
+    config = compose_config(tmp_path, "experiment=paper_example", "scheduler=thief")
+    summary = run_windows(config, steps=Steps(as_tasks=False), verbose=False, plots=False)
+    assert capsys.readouterr().out == ""
+    client, (run,) = only_run(config["tracking"]["uri"], "paper_example")
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["summary/accuracy_mean"] == summary["summary/accuracy_mean"] == window_loop(config)["summary/accuracy_mean"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "accuracy/mean")] == [0, 1]
+    assert not client.list_artifacts(run.info.run_id, "plots")
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "windows")} == {"windows/0", "windows/1"}
 
 
 def test_error_inside_a_run_marks_it_failed(tmp_path):

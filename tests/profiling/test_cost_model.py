@@ -106,3 +106,10 @@ def test_bad_csv_names_the_problem(tmp_path, text, message):
 def test_missing_csv_raises(tmp_path):
     with pytest.raises(EkyaError, match="does not exist"):
         ThroughputTable.load_csv(tmp_path / "absent.csv")
+
+
+def test_a_share_of_zero_has_no_throughput():
+    """Streams that do not train have share 0 in the timeline's and the accuracy model's arrays."""
+    table = ThroughputTable.normalised([0.5, 1.0], [60.0, 100.0])
+    assert table.throughput(0.0) == 0.0
+    assert table.throughput(np.array([0.0, 0.5])).tolist() == [0.0, pytest.approx(0.6)]
