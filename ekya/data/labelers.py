@@ -22,7 +22,6 @@ import abc
 import dataclasses
 import inspect
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -34,6 +33,7 @@ from torch import nn
 
 from ekya.data.base import CLASSES, Window
 from ekya.errors import EkyaError
+from ekya.models.checkpoints import write_checkpoint
 from ekya.models.factory import images_to_tensor, synchronize_device
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import concatenate_windows, retrain
@@ -112,19 +112,7 @@ def save_golden_checkpoint(model: GoldenModel, path: str | os.PathLike) -> Path:
 
     A failed write leaves neither a temporary file nor a partial checkpoint behind.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state_dict = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    payload = {"format": GOLDEN_CHECKPOINT_FORMAT, "config": model.config(), "state_dict": state_dict}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_checkpoint(model, path, GOLDEN_CHECKPOINT_FORMAT)
 
 
 def load_golden_checkpoint(path: str | os.PathLike, architecture: str | None = None, device: str = "cpu") -> GoldenModel:

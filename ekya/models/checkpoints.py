@@ -24,10 +24,16 @@ CHECKPOINT_FORMAT = "ekya-edge-model/1"
 
 def save_checkpoint(model: EdgeModel, path: str | os.PathLike) -> Path:
     """Write ``model``'s weights and architecture to ``path`` atomically (temp file + rename)."""
+    return write_checkpoint(model, path, CHECKPOINT_FORMAT)
+
+
+def write_checkpoint(model: torch.nn.Module, path: str | os.PathLike, format_tag: str) -> Path:
+    """Write ``{"format": format_tag, "config": model.config(), "state_dict": ...}`` (CPU tensors) to
+    ``path`` atomically: a failed write leaves neither a temporary file nor a partial checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state_dict = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    payload = {"format": CHECKPOINT_FORMAT, "config": model.config(), "state_dict": state_dict}
+    payload = {"format": format_tag, "config": model.config(), "state_dict": state_dict}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
