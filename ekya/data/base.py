@@ -55,6 +55,11 @@ class Window:
         """Number of crops of each class, shape (len(CLASSES),)."""
         return np.bincount(self.labels, minlength=len(CLASSES))
 
+    def subset(self, indices: np.ndarray) -> Window:
+        """The same window holding only the crops at ``indices``."""
+        return Window(self.stream, self.index, self.start_seconds, self.end_seconds, self.images[indices],
+                      self.labels[indices], self.frame_ids[indices], self.timestamps[indices])
+
 
 class StreamSource(abc.ABC):
     """A dataset seen as camera streams cut into retraining windows.

@@ -257,7 +257,7 @@ class LocalRun:
         for config in self.retrain_configs.values():
             families.setdefault(_family(config), config)
         rates = {}
-        validation = _subset(window, np.arange(min(len(window), 64)))
+        validation = window.subset(np.arange(min(len(window), 64)))
         for family, config in tqdm(families.items(), desc="calibrating training cost", disable=not self.progress):
             probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, 2, config.batch_size, config.learning_rate)
             result = retrain(base, window, probe, seed=self.seed, device=self.device, validation=validation)
@@ -324,7 +324,7 @@ class LocalRun:
             current = self.labeler.label(current).apply(current)
         serving = self.serving[stream]
         validation_indices, sample_indices = self.profiler.split(labeled.labels, window, self.stream_names.index(stream))
-        validation, sample = _subset(labeled, validation_indices), _subset(labeled, sample_indices)
+        validation, sample = labeled.subset(validation_indices), labeled.subset(sample_indices)
 
         outcomes = self._outcomes(window, stream, labeled, current)
         kept = self.kept_configs[stream]
@@ -461,16 +461,3 @@ class LocalRun:
 def _family(config: RetrainConfig) -> str:
     """Configurations that cost the same per sample: same layers trained, head and batch size."""
     return f"layers={config.train_layers},hidden={config.hidden_size},batch={config.batch_size}"
-
-
-def _subset(window: Window, indices: np.ndarray) -> Window:
-    return Window(
-        stream=window.stream,
-        index=window.index,
-        start_seconds=window.start_seconds,
-        end_seconds=window.end_seconds,
-        images=window.images[indices],
-        labels=window.labels[indices],
-        frame_ids=window.frame_ids[indices],
-        timestamps=window.timestamps[indices],
-    )

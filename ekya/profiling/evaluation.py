@@ -57,17 +57,16 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.base import StreamSource, Window
 from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local import ModelSettings
-from ekya.execution.simulated import select
-from ekya.models.base_model import base_model, windows_digest
-from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.models.base_model import windows_digest
+from ekya.models.factory import EdgeModel
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
+from ekya.profiling.offline import RetrainingStudy, safe_file_name
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import evaluate, retrain
 
@@ -289,10 +288,6 @@ def check_epochs(epochs: Sequence[int]) -> list[int]:
     return values
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
-
-
 def _short_hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -304,7 +299,7 @@ class _CellStore:
         self.root = root
 
     def _path(self, kind: str, name: str, identity: Any) -> Path:
-        return self.root / f"{kind}-{_safe_name(name)}-{_short_hash(identity)}.json"
+        return self.root / f"{kind}-{safe_file_name(name)}-{_short_hash(identity)}.json"
 
     def load(self, kind: str, name: str, identity: Any) -> dict[str, Any] | None:
         path = self._path(kind, name, identity)
@@ -316,11 +311,6 @@ class _CellStore:
 
     def save(self, kind: str, name: str, identity: Any, payload: dict[str, Any]) -> None:
         write_text_atomically(self._path(kind, name, identity), json.dumps({"format": CELL_FORMAT, **payload}))
-
-
-def _subset(window: Window, indices: np.ndarray) -> Window:
-    return Window(window.stream, window.index, window.start_seconds, window.end_seconds, window.images[indices],
-                  window.labels[indices], window.frame_ids[indices], window.timestamps[indices])
 
 
 def _distinct_after_override(configs: Sequence[RetrainConfig]) -> list[RetrainConfig]:
@@ -345,7 +335,7 @@ class _Split:
     holdout: Window
 
 
-class ProfilerEvaluation:
+class ProfilerEvaluation(RetrainingStudy):
     """Measures the micro-profiler's estimates against full retraining on every stream and window.
 
     Args:
@@ -365,6 +355,8 @@ class ProfilerEvaluation:
         progress: progress bar over (stream, window, configuration, epochs) cells.
     """
 
+    purpose = "evaluating the profiler"
+
     def __init__(
         self,
         source: StreamSource,
@@ -381,68 +373,20 @@ class ProfilerEvaluation:
         torch_threads: int | None = 1,
         progress: bool = True,
     ) -> None:
-        if model.name not in MODEL_NAMES:
-            raise EkyaError(f"unknown model {model.name!r}; valid models: {', '.join(MODEL_NAMES)}")
-        if not retrain_configs:
-            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
-        names = [config.name for config in retrain_configs]
-        if len(set(names)) != len(names):
-            raise EkyaError(f"retraining configuration names must be unique, got {names}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise EkyaError(f"seed must be an int >= 0, got {seed!r}")
-        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1):
-            raise EkyaError(f"torch_threads must be an int >= 1 or null, got {torch_threads!r}")
         self.epochs = check_epochs(epochs)
-        self.output = Path(output)
-        if self.output.exists() and not self.output.is_dir():
-            raise EkyaError(f"output {self.output} exists and is not a folder")
-        self.source = source
-        self.model = model
+        super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
         #: The distinct configurations once epochs are overridden (the first of each kind is kept).
         self.retrain_configs = _distinct_after_override(retrain_configs)
         #: Each kept configuration's index in the given space (it seeds the training, as in the local executor).
         self.config_index = {config.name: index for index, config in enumerate(retrain_configs)}
         self.profiler = profiler
-        self.seed = seed
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
-        self.device = device
-        self.torch_threads = torch_threads
-        self.progress = progress
-        self.stream_names = select(source.streams, streams, "streams")
-        self.windows = {stream: self._window_count(stream, windows) for stream in self.stream_names}
         #: Trainings run (not resumed) by this object: profiling runs and full trainings.
         self.trainings_run = 0
-        self._base: EdgeModel | None = None
-        self._holdout: list[Window] | None = None
-
-    def _window_count(self, stream: str, windows: int | None) -> int:
-        count = len(select(list(range(self.source.num_windows(stream))), windows, "windows"))
-        if count < 2:
-            raise EkyaError(
-                f"stream {stream} would have {count} window(s); evaluating the profiler needs at least 2 "
-                "(window 0 has no earlier data to retrain on)"
-            )
-        return count
 
     @property
     def num_cells(self) -> int:
         """(stream, window, configuration, epochs) rows of the error table."""
         return sum(count - 1 for count in self.windows.values()) * len(self.retrain_configs) * len(self.epochs)
-
-    def prepare(self) -> EdgeModel:
-        """Set torch threads and train (or load) the base model; returns it."""
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
-        if self._base is None:
-            self._holdout = self.source.holdout()
-            if not self._holdout:
-                raise EkyaError("the dataset has no hold-out windows to train the base model on")
-            self._base = base_model(
-                self._holdout, self.model.name, self.model.hidden_size, self.model.base_epochs, self.seed, self.cache_dir,
-                num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
-                device=self.device, progress=self.progress,
-            )
-        return self._base
 
     def _store(self, stream: str, previous: Window, current: Window) -> _CellStore:
         """Cells of ``stream`` retrained on ``previous`` (k-1) and measured on ``current`` (k)."""
@@ -455,7 +399,7 @@ class ProfilerEvaluation:
             "split_seed": self.profiler.seed,
             "device": str(self.device),
         })
-        return _CellStore(self.output / _safe_name(stream) / f"w{current.index}-{key}")
+        return _CellStore(self.output / safe_file_name(stream) / f"w{current.index}-{key}")
 
     def _seed(self, stream: str, window: int, config_index: int) -> int:
         stream_index = self.source.streams.index(stream)
@@ -465,7 +409,7 @@ class ProfilerEvaluation:
         """The local executor's sample and validation set; the training pool is the rest of window k-1."""
         holdout_indices, sample_indices = self.profiler.split(labeled.labels, window, self.source.streams.index(stream))
         pool_indices = np.setdiff1d(np.arange(len(labeled)), holdout_indices)
-        return _Split(_subset(labeled, sample_indices), _subset(labeled, pool_indices), _subset(labeled, holdout_indices))
+        return _Split(labeled.subset(sample_indices), labeled.subset(pool_indices), labeled.subset(holdout_indices))
 
     def evaluate_stream(self, stream: str) -> pd.DataFrame:
         """The error table of one stream (every window k >= 1, configuration and epochs setting)."""

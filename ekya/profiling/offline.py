@@ -149,7 +149,7 @@ class StreamRows:
     frames_per_second: float
 
 
-def _safe_name(name: str) -> str:
+def safe_file_name(name: str) -> str:
     """``name`` usable as a file name (other characters become ``_``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "_"
 
@@ -165,7 +165,7 @@ class CellStore:
         self.root = root
 
     def _path(self, window: int, index: int, config: str) -> Path:
-        return self.root / f"w{window}" / f"{index:03d}-{_safe_name(config)}.json"
+        return self.root / f"w{window}" / f"{index:03d}-{safe_file_name(config)}.json"
 
     def load(self, window: int, index: int, config: str) -> CellResult | None:
         """The stored cell, or None if absent or unreadable."""
@@ -185,7 +185,82 @@ class CellStore:
         return self.root / f"w{window}" / f"best-{index:03d}.pt"
 
 
-class OfflineProfiler:
+class RetrainingStudy:
+    """What offline profiling and the profiler's evaluation share: their checked arguments, the
+    streams and windows they cover (windows 1..n-1 learn from the window before), and the base
+    model every stream starts from.
+
+    Subclasses set ``retrain_configs`` and name themselves in :attr:`purpose` (for messages).
+    """
+
+    #: What the study is called in messages, e.g. "offline profiling".
+    purpose = "retraining"
+
+    def __init__(
+        self,
+        source: StreamSource,
+        model: ModelSettings,
+        retrain_configs: Sequence[RetrainConfig],
+        output: str | os.PathLike,
+        seed: int,
+        streams: int | None,
+        windows: int | None,
+        cache_dir: str | os.PathLike | None,
+        device: str,
+        torch_threads: int | None,
+        progress: bool,
+    ) -> None:
+        _check_model(model)
+        if not retrain_configs:
+            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
+        names = [config.name for config in retrain_configs]
+        if len(set(names)) != len(names):
+            raise EkyaError(f"retraining configuration names must be unique, got {names}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise EkyaError(f"seed must be an int >= 0, got {seed!r}")
+        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1):
+            raise EkyaError(f"torch_threads must be an int >= 1 or null, got {torch_threads!r}")
+        self.output = Path(output)
+        if self.output.exists() and not self.output.is_dir():
+            raise EkyaError(f"output {self.output} exists and is not a folder")
+        self.source = source
+        self.model = model
+        self.seed = seed
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
+        self.device = device
+        self.torch_threads = torch_threads
+        self.progress = progress
+        self.stream_names = select(source.streams, streams, "streams")
+        self.windows = {stream: self._window_count(stream, windows) for stream in self.stream_names}
+        self._base: EdgeModel | None = None
+        self._holdout: list[Window] | None = None
+
+    def _window_count(self, stream: str, windows: int | None) -> int:
+        count = len(select(list(range(self.source.num_windows(stream))), windows, "windows"))
+        if count < 2:
+            raise EkyaError(
+                f"stream {stream} would have {count} window(s); {self.purpose} needs at least 2 "
+                "(window 0 has no earlier data to retrain on)"
+            )
+        return count
+
+    def prepare(self) -> EdgeModel:
+        """Set torch threads and train (or load) the base model; returns it."""
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        if self._base is None:
+            self._holdout = self.source.holdout()
+            if not self._holdout:
+                raise EkyaError("the dataset has no hold-out windows to train the base model on")
+            self._base = base_model(
+                self._holdout, self.model.name, self.model.hidden_size, self.model.base_epochs, self.seed, self.cache_dir,
+                num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
+                device=self.device, progress=self.progress,
+            )
+        return self._base
+
+
+class OfflineProfiler(RetrainingStudy):
     """Measures every (stream, window, retraining configuration) cell of a dataset and writes a trace.
 
     Args:
@@ -205,6 +280,8 @@ class OfflineProfiler:
         progress: show a progress bar over cells.
     """
 
+    purpose = "offline profiling"
+
     def __init__(
         self,
         source: StreamSource,
@@ -221,50 +298,17 @@ class OfflineProfiler:
         torch_threads: int | None = 1,
         progress: bool = True,
     ) -> None:
-        _check_model(model)
-        if not retrain_configs:
-            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
         if not inference_configs:
             raise EkyaError("the inference space is empty: give at least one inference configuration")
-        names = [config.name for config in retrain_configs]
-        if len(set(names)) != len(names):
-            raise EkyaError(f"retraining configuration names must be unique, got {names}")
         if start_from not in START_FROM:
             raise EkyaError(f"start_from must be one of {', '.join(START_FROM)}, got {start_from!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise EkyaError(f"seed must be an int >= 0, got {seed!r}")
-        if torch_threads is not None and (isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 1):
-            raise EkyaError(f"torch_threads must be an int >= 1 or null, got {torch_threads!r}")
-        self.output = Path(output)
-        if self.output.exists() and not self.output.is_dir():
-            raise EkyaError(f"output {self.output} exists and is not a folder")
-        self.source = source
-        self.model = model
+        super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
         self.retrain_configs = list(retrain_configs)
         self.inference_configs = list(inference_configs)
-        self.seed = seed
         self.start_from = start_from
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
-        self.device = device
-        self.torch_threads = torch_threads
-        self.progress = progress
-        self.stream_names = select(source.streams, streams, "streams")
-        self.windows = {stream: self._window_count(stream, windows) for stream in self.stream_names}
         #: Cells trained (not resumed) by this object, for progress reports and tests.
         self.cells_trained = 0
-        self._base: EdgeModel | None = None
-        self._holdout: list[Window] | None = None
         self._bar: tqdm | None = None
-
-    def _window_count(self, stream: str, windows: int | None) -> int:
-        available = self.source.num_windows(stream)
-        count = len(select(list(range(available)), windows, "windows"))
-        if count < 2:
-            raise EkyaError(
-                f"stream {stream} would have {count} window(s); offline profiling needs at least 2 "
-                "(window 0 has no earlier data to retrain on)"
-            )
-        return count
 
     @property
     def num_cells(self) -> int:
@@ -272,21 +316,6 @@ class OfflineProfiler:
         return sum(count - 1 for count in self.windows.values()) * len(self.retrain_configs)
 
     # -- once per run ----------------------------------------------------------------------
-    def prepare(self) -> EdgeModel:
-        """Set torch threads and train (or load) the base model; returns it."""
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
-        if self._base is None:
-            self._holdout = self.source.holdout()
-            if not self._holdout:
-                raise EkyaError("the dataset has no hold-out windows to train the base model on")
-            self._base = base_model(
-                self._holdout, self.model.name, self.model.hidden_size, self.model.base_epochs, self.seed, self.cache_dir,
-                num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
-                device=self.device, progress=self.progress,
-            )
-        return self._base
-
     def profile_inference(self) -> list[InferenceMeasurement]:
         """Every inference configuration measured with the base model on the hold-out windows."""
         base = self.prepare()
@@ -315,7 +344,7 @@ class OfflineProfiler:
             "start_from": self.start_from,
             "device": str(self.device),
         })
-        return CellStore(self.output / "cells" / f"{_safe_name(stream)}-{key}")
+        return CellStore(self.output / "cells" / f"{safe_file_name(stream)}-{key}")
 
     def _seed(self, stream: str, window: int, config_index: int) -> int:
         stream_index = self.source.streams.index(stream)
@@ -448,25 +477,3 @@ def _pooled(model: EdgeModel, windows: list[Window], config: InferenceConfig, de
     frames = sum(r.processed_frames for r in results)
     seconds = sum(r.seconds_per_frame * r.processed_frames for r in results)
     return accuracy, seconds / frames
-
-
-def profile_offline(
-    source: StreamSource,
-    model: ModelSettings,
-    retrain_configs: Sequence[RetrainConfig],
-    inference_configs: Sequence[InferenceConfig],
-    output: str | os.PathLike,
-    seed: int = 0,
-    streams: int | None = None,
-    windows: int | None = None,
-    start_from: str = "best",
-    cache_dir: str | os.PathLike | None = None,
-    device: str = "cpu",
-    torch_threads: int | None = 1,
-    progress: bool = True,
-) -> Path:
-    """Profile a dataset offline and write a trace folder; see :class:`OfflineProfiler` for the arguments."""
-    return OfflineProfiler(
-        source, model, retrain_configs, inference_configs, output, seed=seed, streams=streams, windows=windows,
-        start_from=start_from, cache_dir=cache_dir, device=device, torch_threads=torch_threads, progress=progress,
-    ).run()
