@@ -19,7 +19,7 @@ tests pass a fake), so this module is pure numpy/scipy.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -129,11 +129,21 @@ class MicroProfiler:
         curve_family: accuracy-curve family, a key of ``curve_fit.FAMILIES``.
         validations_per_epoch: validation points per profiled epoch, >= 1 (the curve fit
             needs 3 points: e.g. 1 epoch validated 3 times).
+        head_profile_epochs: epochs for configurations that train only the head
+            (``train_layers == 1``); None: ``profile_epochs``. Their frozen backbone runs once
+            per crop, so an epoch costs little more than the head's matrix product, and a
+            longer curve costs almost nothing (see :meth:`epochs_for`).
+        layer_monotone: estimates never fall as more layers are trained: among configurations
+            equal in everything but ``train_layers`` (and name), each is estimated at least as
+            accurate as any that trains fewer layers (:func:`monotone_in_layers`). A few steps
+            on a small sample barely move a deep or freshly initialised configuration, so its
+            curve alone underestimates it; training a superset of the parameters from the same
+            start is not expected to do worse.
     """
 
     def __init__(
         self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY,
-        validations_per_epoch: int = 1,
+        validations_per_epoch: int = 1, head_profile_epochs: int | None = None, layer_monotone: bool = True,
     ) -> None:
         if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
             raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
@@ -141,13 +151,24 @@ class MicroProfiler:
             raise EkyaError(f"profiler profile_epochs must be an integer >= 1, got {profile_epochs!r}")
         if isinstance(validations_per_epoch, bool) or int(validations_per_epoch) != validations_per_epoch or validations_per_epoch < 1:
             raise EkyaError(f"profiler validations_per_epoch must be an integer >= 1, got {validations_per_epoch!r}")
+        if head_profile_epochs is not None and (
+                isinstance(head_profile_epochs, bool) or int(head_profile_epochs) != head_profile_epochs or head_profile_epochs < 1):
+            raise EkyaError(f"profiler head_profile_epochs must be an integer >= 1 or null, got {head_profile_epochs!r}")
         if curve_family not in FAMILIES:
             raise EkyaError(f"unknown accuracy-curve family {curve_family!r}; valid: {sorted(FAMILIES)}")
+        if not isinstance(layer_monotone, bool):
+            raise EkyaError(f"profiler layer_monotone must be true or false, got {layer_monotone!r}")
+        self.layer_monotone = layer_monotone
         self.sample_fraction = float(sample_fraction)
         self.profile_epochs = int(profile_epochs)
         self.seed = int(seed)
         self.curve_family = curve_family
         self.validations_per_epoch = int(validations_per_epoch)
+        self.head_profile_epochs = self.profile_epochs if head_profile_epochs is None else int(head_profile_epochs)
+
+    def epochs_for(self, config: Any) -> int:
+        """Epochs ``config`` is profiled for: ``head_profile_epochs`` if it trains only the head, else ``profile_epochs``."""
+        return self.head_profile_epochs if getattr(config, "train_layers", None) == 1 else self.profile_epochs
 
     def sample_size(self, window_num_samples: int) -> int:
         """Number of samples in the profiling sample of a window of ``window_num_samples`` samples."""
@@ -223,7 +244,7 @@ class MicroProfiler:
         for config, key in zip(configs, keys):
             _check_config(config)
             if key not in runs:
-                run = train_fn(config, self.sample_fraction, self.profile_epochs, self.validations_per_epoch)
+                run = train_fn(config, self.sample_fraction, self.epochs_for(config), self.validations_per_epoch)
                 _check_run(run, config.name)
                 accuracies = np.asarray(run.validation_accuracies, dtype=np.float64)
                 try:
@@ -235,7 +256,7 @@ class MicroProfiler:
             sample_fraction = run.num_samples / window_num_samples
             full_samples = max(1, int(round(config.subsample * window_num_samples)))
             cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds, run.feature_seconds)
-            profiling_seconds = (run.seconds_per_epoch * self.profile_epochs + run.feature_seconds + run.validation_seconds
+            profiling_seconds = (run.seconds_per_epoch * self.epochs_for(config) + run.feature_seconds + run.validation_seconds
                                  + run.startup_seconds)
             estimates.append(
                 ConfigEstimate(
@@ -246,12 +267,45 @@ class MicroProfiler:
                     profiling_gpu_seconds=profiling_seconds / sharing[key],
                 )
             )
+        if self.layer_monotone:
+            lifted = monotone_in_layers(configs, [estimate.accuracy for estimate in estimates])
+            estimates = [replace(estimate, accuracy=accuracy) for estimate, accuracy in zip(estimates, lifted)]
         return estimates
+
+
+def _layer_rank(train_layers: Any) -> float:
+    """Order of ``train_layers`` values: 1 < 2 < ... < "all"."""
+    return float("inf") if train_layers == "all" else float(train_layers)
+
+
+def monotone_in_layers(configs: Sequence[Any], accuracies: Sequence[float]) -> list[float]:
+    """``accuracies`` lifted so that training more layers is never estimated worse.
+
+    Configurations are grouped by every dataclass field but ``name`` and ``train_layers``
+    (head size, data share, epochs, batch size, learning rate); within a group each accuracy
+    becomes the maximum of its own and those of the configurations that train fewer layers.
+    Configurations without a ``train_layers`` field, or that are not dataclasses, are left as they are.
+    """
+    lifted = [float(accuracy) for accuracy in accuracies]
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        if not is_dataclass(config) or not hasattr(config, "train_layers"):
+            continue
+        key = tuple((field.name, getattr(config, field.name)) for field in fields(config)
+                    if field.name not in ("name", "train_layers"))
+        groups.setdefault(key, []).append(index)
+    original = list(lifted)
+    for members in groups.values():
+        for index in members:
+            rank = _layer_rank(configs[index].train_layers)
+            lifted[index] = max(original[other] for other in members
+                                if other == index or _layer_rank(configs[other].train_layers) < rank)
+    return lifted
 
 
 def micro_profiler_from_config(options: Mapping[str, Any], seed: int) -> MicroProfiler:
     """The micro-profiler of a ``conf/profiler/*.yaml`` mapping (missing keys take the defaults)."""
-    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch")
+    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch", "head_profile_epochs", "layer_monotone")
     return MicroProfiler(seed=int(seed), **{key: options[key] for key in known if key in options})
 
 

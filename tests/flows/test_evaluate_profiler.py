@@ -78,7 +78,7 @@ def test_flow_logs_one_run_and_prints_the_targets(tmp_path, capsys):
     _, run = logged_run(config)
     assert run.data.params["epochs"] == "[1, 2]" and run.data.tags["curve_family"] == "power"
     printed = capsys.readouterr().out
-    assert "median |error| vs window k, points" in printed and ">= 100" in printed
+    assert "median |error| vs full retraining, points" in printed and ">= 100" in printed
 
 
 @pytest.mark.parametrize("epochs", ["[]", "[0]", "[5,-1]"])

@@ -7,7 +7,7 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.profiling.curve_fit import AccuracyCurve, extrapolate
-from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun, total_profiling_gpu_seconds
+from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun, monotone_in_layers, total_profiling_gpu_seconds
 
 WINDOW_SAMPLES = 1000
 SECONDS_PER_SAMPLE_EPOCH = 0.02
@@ -133,7 +133,8 @@ def test_split_is_deterministic_disjoint_and_checked():
 
 @pytest.mark.parametrize(
     "kwargs", [{"sample_fraction": 0.0}, {"sample_fraction": 1.5}, {"profile_epochs": 0}, {"curve_family": "cubic"},
-               {"validations_per_epoch": 0}]
+               {"validations_per_epoch": 0}, {"head_profile_epochs": 0}, {"head_profile_epochs": True},
+               {"head_profile_epochs": 2.5}, {"layer_monotone": "yes"}]
 )
 def test_bad_profiler_settings_raise(kwargs):
     with pytest.raises(EkyaError):
@@ -184,3 +185,58 @@ def test_validation_positions_must_match_the_accuracies():
         MicroProfiler().profile([FakeConfig("x", 0.5, 4)], mismatched, WINDOW_SAMPLES)
     with pytest.raises(EkyaError, match="validations_per_epoch"):
         MicroProfiler(validations_per_epoch=0)
+
+
+@dataclass(frozen=True)
+class LayeredConfig:
+    name: str
+    train_layers: int | str
+    subsample: float
+    epochs: int
+    hidden_size: int = 64
+
+
+class LayerTrainer:
+    """Fake train_fn: accuracy grows with training progress, by ``gain[train_layers]`` per sample-epoch."""
+
+    def __init__(self, gain: dict) -> None:
+        self.gain, self.epochs = gain, {}
+
+    def __call__(self, config, sample_fraction, epochs, validations_per_epoch):
+        self.epochs[config.name] = epochs
+        progress = np.arange(1, epochs + 1, dtype=float)
+        accuracies = np.clip(0.5 + self.gain[config.train_layers] * np.log1p(progress), 0, 1)
+        return ProfileRun(list(accuracies), 0.1 * epochs, 100, 4)
+
+
+LAYERED = [LayeredConfig("head", 1, 0.5, 10), LayeredConfig("stage", 2, 0.5, 10), LayeredConfig("all", "all", 0.5, 10),
+           LayeredConfig("other_head", 1, 0.5, 10, hidden_size=256)]
+
+
+def test_head_only_configs_are_profiled_for_head_profile_epochs_and_charged_for_them():
+    trainer = LayerTrainer({1: 0.05, 2: 0.05, "all": 0.05})
+    estimates = MicroProfiler(profile_epochs=3, head_profile_epochs=12).profile(LAYERED, trainer, WINDOW_SAMPLES)
+    assert trainer.epochs == {"head": 12, "stage": 3, "all": 3, "other_head": 12}
+    # seconds_per_epoch = 0.1 * epochs in this fake, so a run costs 0.1 * epochs**2
+    assert [e.profiling_gpu_seconds for e in estimates] == pytest.approx([14.4, 0.9, 0.9, 14.4])
+    assert MicroProfiler(profile_epochs=3).epochs_for(LAYERED[0]) == 3  # null: profile_epochs
+
+
+def test_training_more_layers_is_never_estimated_worse():
+    trainer = LayerTrainer({1: 0.08, 2: 0.02, "all": 0.0})  # deeper runs barely move in a short profile
+    lifted = MicroProfiler(profile_epochs=5).profile(LAYERED, trainer, WINDOW_SAMPLES)
+    plain = MicroProfiler(profile_epochs=5, layer_monotone=False).profile(LAYERED, trainer, WINDOW_SAMPLES)
+    assert plain[0].accuracy > plain[1].accuracy > plain[2].accuracy
+    assert lifted[0].accuracy == lifted[1].accuracy == lifted[2].accuracy == plain[0].accuracy
+    assert lifted[3].accuracy == plain[3].accuracy  # another head size: another group
+
+
+def test_monotone_in_layers_groups_by_everything_but_name_and_layers():
+    configs = [LayeredConfig("a", "all", 0.5, 10), LayeredConfig("b", 2, 0.5, 10), LayeredConfig("c", 1, 0.5, 10),
+               LayeredConfig("d", 1, 0.2, 10), LayeredConfig("e", 2, 0.2, 10), FakeConfig("f", 0.5, 10)]
+    lifted = monotone_in_layers(configs, [0.6, 0.9, 0.7, 0.8, 0.75, 0.1])
+    assert lifted == pytest.approx([0.9, 0.9, 0.7, 0.8, 0.8, 0.1])
+    # more layers already better: nothing changes; equal layers in a group do not lift each other
+    assert monotone_in_layers(LAYERED[:3], [0.6, 0.7, 0.8]) == pytest.approx([0.6, 0.7, 0.8])
+    twins = [LayeredConfig("x", 2, 0.5, 10), LayeredConfig("y", 2, 0.5, 10)]
+    assert monotone_in_layers(twins, [0.6, 0.7]) == pytest.approx([0.6, 0.7])
