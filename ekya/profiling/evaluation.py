@@ -31,7 +31,9 @@ retraining configuration, with the configuration's epochs overridden to each val
   layers once, then the epochs); a profiling run costs the same plus its validation.
 
 Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = the profiler
-is optimistic.
+is optimistic. The paper's error target is checked against ``accuracy_holdout`` (the profiler
+estimates the accuracy of retraining, the paper's Figure 11a); the error against window ``k``
+adds the drift, reported beside with its floor (a perfect held-out estimate's error).
 
 Resuming: every finished profiling run and full training is one small JSON file under
 ``output/<stream>/w<k>-<key>/`` (written atomically); ``key`` hashes everything that changes a

@@ -1,12 +1,16 @@
 """The micro-profiler: estimate each retraining configuration's accuracy and GPU cost cheaply.
 
-Each configuration is trained for ``profile_epochs`` epochs on a sample that is
+Each configuration is trained for ``profile_epochs`` epochs (``head_profile_epochs`` if it
+trains only the head, whose frozen backbone runs once) on a sample that is
 ``sample_fraction`` of the window's labeled data (the same sample for every
 configuration), validated ``validations_per_epoch`` times per epoch. The validation
 accuracies, placed by training progress (samples seen / sample size), are fitted to a
 saturating curve (:mod:`ekya.profiling.curve_fit`) and extrapolated to the configuration's
 own data (``subsample`` of the window) and epochs; the run's measured seconds give a
-:class:`~ekya.profiling.cost_model.CostModel` scaled to the same data and epochs.
+:class:`~ekya.profiling.cost_model.CostModel` scaled to the same data and epochs. Finally
+training more layers, all else equal, is never estimated worse than training fewer
+(:func:`monotone_in_layers`): a short run on a small sample barely moves a deep or freshly
+initialised configuration, and its curve alone underestimates it.
 
 The profiler's own cost (``ConfigEstimate.profiling_gpu_seconds``) is everything the run
 measured: training, the one-off frozen-layer pass, and validation.
@@ -79,7 +83,8 @@ class ConfigEstimate:
         config_name: the configuration's name.
         accuracy: estimated accuracy (fraction in [0, 1]) after retraining on its full data and epochs.
         gpu_seconds: estimated GPU-seconds at 100% of one GPU of that retraining.
-        curve: the accuracy curve fitted to the profiled epochs (x in epochs on the sample).
+        curve: the accuracy curve fitted to the profiled epochs (x in epochs on the sample);
+            ``accuracy`` is above its prediction when the layer rule lifted it (``layer_monotone``).
         profiling_gpu_seconds: GPU-seconds spent profiling it (a run shared by several
             configurations is split evenly between them).
     """

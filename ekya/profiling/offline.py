@@ -225,6 +225,7 @@ class RetrainingStudy:
             raise EkyaError(f"output {self.output} exists and is not a folder")
         self.source = source
         self.model = model
+        self.retrain_configs = list(retrain_configs)
         self.seed = seed
         self.cache_dir = Path(cache_dir) if cache_dir is not None else self.output / "models"
         self.device = device
@@ -257,7 +258,17 @@ class RetrainingStudy:
                 num_classes=len(CLASSES), batch_size=self.model.base_batch_size, learning_rate=self.model.base_learning_rate,
                 device=self.device, progress=self.progress,
             )
+            if torch.device(self.device).type != "cpu":
+                self._warm_up()
         return self._base
+
+    def _warm_up(self) -> None:
+        """One throwaway training step and forward pass per kind of configuration, so that the first
+        measured cell does not pay the accelerator's one-off start (context, kernel selection)."""
+        crops = self._holdout[0].subset(np.arange(min(64, len(self._holdout[0]))))
+        for config in {(config.train_layers, config.hidden_size): config for config in self.retrain_configs}.values():
+            probe = RetrainConfig("warm-up", config.train_layers, config.hidden_size, 1.0, 1, config.batch_size, config.learning_rate)
+            retrain(self._base, crops, probe, seed=self.seed, device=self.device, validation=crops)
 
 
 class OfflineProfiler(RetrainingStudy):
@@ -303,7 +314,6 @@ class OfflineProfiler(RetrainingStudy):
         if start_from not in START_FROM:
             raise EkyaError(f"start_from must be one of {', '.join(START_FROM)}, got {start_from!r}")
         super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
-        self.retrain_configs = list(retrain_configs)
         self.inference_configs = list(inference_configs)
         self.start_from = start_from
         #: Cells trained (not resumed) by this object, for progress reports and tests.

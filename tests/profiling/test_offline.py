@@ -215,3 +215,20 @@ def test_output_that_is_a_file_is_refused(tmp_path, model_cache):
     (tmp_path / "trace").write_text("not a folder")
     with pytest.raises(EkyaError, match="is not a folder"):
         profiler(tmp_path / "trace", model_cache)
+
+
+def test_warm_up_trains_each_kind_of_configuration_once_and_leaves_the_base_model(tmp_path, model_cache, monkeypatch):
+    run = profiler(tmp_path / "trace", model_cache)
+    base = run.prepare()  # on the CPU: no warm-up
+    before = {name: tensor.clone() for name, tensor in base.state_dict().items()}
+    kinds = []
+    real_retrain = offline.retrain
+
+    def recording_retrain(model, train, config, **kwargs):
+        kinds.append((config.train_layers, config.hidden_size, len(train)))
+        return real_retrain(model, train, config, **kwargs)
+
+    monkeypatch.setattr(offline, "retrain", recording_retrain)
+    run._warm_up()
+    assert sorted(kinds) == [(1, 16, 60), (1, 32, 60)]  # one throwaway run per (layers, head size), at most 64 crops
+    assert all(torch.equal(before[name], tensor) for name, tensor in base.state_dict().items())
