@@ -140,10 +140,10 @@ class MicroProfiler:
             longer curve costs almost nothing (see :meth:`epochs_for`).
         layer_monotone: estimates never fall as more layers are trained: among configurations
             equal in everything but ``train_layers`` (and name), each is estimated at least as
-            accurate as any that trains fewer layers (:func:`monotone_in_layers`). A few steps
-            on a small sample barely move a deep or freshly initialised configuration, so its
-            curve alone underestimates it; training a superset of the parameters from the same
-            start is not expected to do worse.
+            accurate as any that trains fewer layers, plus the gain its own curve still predicts
+            (:func:`monotone_in_layers`). A few steps on a small sample barely move a deep or
+            freshly initialised configuration, so its curve alone underestimates it; training a
+            superset of the parameters from the same start is not expected to do worse.
     """
 
     def __init__(
@@ -273,7 +273,9 @@ class MicroProfiler:
                 )
             )
         if self.layer_monotone:
-            lifted = monotone_in_layers(configs, [estimate.accuracy for estimate in estimates])
+            headroom = [estimate.accuracy - float(estimate.curve.predict(runs[key][0].progress()[-1]))
+                        for estimate, key in zip(estimates, keys)]
+            lifted = monotone_in_layers(configs, [estimate.accuracy for estimate in estimates], headroom)
             estimates = [replace(estimate, accuracy=accuracy) for estimate, accuracy in zip(estimates, lifted)]
         return estimates
 
@@ -283,15 +285,23 @@ def _layer_rank(train_layers: Any) -> float:
     return float("inf") if train_layers == "all" else float(train_layers)
 
 
-def monotone_in_layers(configs: Sequence[Any], accuracies: Sequence[float]) -> list[float]:
-    """``accuracies`` lifted so that training more layers is never estimated worse.
+def monotone_in_layers(
+    configs: Sequence[Any], accuracies: Sequence[float], headroom: Sequence[float] | None = None
+) -> list[float]:
+    """``accuracies`` (fractions) lifted so that training more layers is never estimated worse.
 
     Configurations are grouped by every dataclass field but ``name`` and ``train_layers``
-    (head size, data share, epochs, batch size, learning rate); within a group each accuracy
-    becomes the maximum of its own and those of the configurations that train fewer layers.
-    Configurations without a ``train_layers`` field, or that are not dataclasses, are left as they are.
+    (head size, data share, epochs, batch size, learning rate). Within a group, a configuration
+    is estimated at least as accurate as the best one that trains fewer layers, plus its own
+    ``headroom``: the gain its own curve still predicts beyond the last profiled point (clipped
+    at 0). A deep configuration whose short run has not taken off yet thus starts from what the
+    shallower one reaches, and keeps the improvement its own curve shows it has left; results
+    are clipped to 1. Configurations without a ``train_layers`` field, or that are not
+    dataclasses, are left as they are.
     """
-    lifted = [float(accuracy) for accuracy in accuracies]
+    original = [float(accuracy) for accuracy in accuracies]
+    extra = [max(0.0, float(gain)) for gain in headroom] if headroom is not None else [0.0] * len(original)
+    lifted = list(original)
     groups: dict[tuple, list[int]] = {}
     for index, config in enumerate(configs):
         if not is_dataclass(config) or not hasattr(config, "train_layers"):
@@ -299,12 +309,12 @@ def monotone_in_layers(configs: Sequence[Any], accuracies: Sequence[float]) -> l
         key = tuple((field.name, getattr(config, field.name)) for field in fields(config)
                     if field.name not in ("name", "train_layers"))
         groups.setdefault(key, []).append(index)
-    original = list(lifted)
     for members in groups.values():
         for index in members:
             rank = _layer_rank(configs[index].train_layers)
-            lifted[index] = max(original[other] for other in members
-                                if other == index or _layer_rank(configs[other].train_layers) < rank)
+            shallower = [original[other] for other in members if _layer_rank(configs[other].train_layers) < rank]
+            if shallower:
+                lifted[index] = min(1.0, max(original[index], max(shallower) + extra[index]))
     return lifted
 
 

@@ -227,7 +227,12 @@ def test_training_more_layers_is_never_estimated_worse():
     lifted = MicroProfiler(profile_epochs=5).profile(LAYERED, trainer, WINDOW_SAMPLES)
     plain = MicroProfiler(profile_epochs=5, layer_monotone=False).profile(LAYERED, trainer, WINDOW_SAMPLES)
     assert plain[0].accuracy > plain[1].accuracy > plain[2].accuracy
-    assert lifted[0].accuracy == lifted[1].accuracy == lifted[2].accuracy == plain[0].accuracy
+    assert lifted[0].accuracy == plain[0].accuracy  # the head-only configuration is the floor
+    # "stage" keeps the gain its own curve predicts past its last profiled epoch; "all" is flat
+    headroom = plain[1].accuracy - plain[1].curve.predict(5.0)
+    assert headroom > 0
+    assert lifted[1].accuracy == pytest.approx(plain[0].accuracy + headroom)
+    assert lifted[2].accuracy == pytest.approx(max(plain[0].accuracy, plain[1].accuracy))
     assert lifted[3].accuracy == plain[3].accuracy  # another head size: another group
 
 
@@ -236,6 +241,10 @@ def test_monotone_in_layers_groups_by_everything_but_name_and_layers():
                LayeredConfig("d", 1, 0.2, 10), LayeredConfig("e", 2, 0.2, 10), FakeConfig("f", 0.5, 10)]
     lifted = monotone_in_layers(configs, [0.6, 0.9, 0.7, 0.8, 0.75, 0.1])
     assert lifted == pytest.approx([0.9, 0.9, 0.7, 0.8, 0.8, 0.1])
+    # headroom is added to the shallower floor only, clipped at 0 and the result at 1
+    with_headroom = monotone_in_layers(configs, [0.6, 0.9, 0.7, 0.8, 0.75, 0.1], [0.05, 0.02, 0.3, 0.0, -0.1, 0.5])
+    assert with_headroom == pytest.approx([0.95, 0.9, 0.7, 0.8, 0.8, 0.1])  # b: its own 0.9 beats 0.7 + 0.02
+    assert monotone_in_layers(configs[1:3], [0.99, 0.98], [0.05, 0.0]) == pytest.approx([1.0, 0.98])
     # more layers already better: nothing changes; equal layers in a group do not lift each other
     assert monotone_in_layers(LAYERED[:3], [0.6, 0.7, 0.8]) == pytest.approx([0.6, 0.7, 0.8])
     twins = [LayeredConfig("x", 2, 0.5, 10), LayeredConfig("y", 2, 0.5, 10)]
