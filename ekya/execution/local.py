@@ -47,8 +47,9 @@ from ekya.training.retrain import TrainResult, evaluate, retrain
 
 #: How training GPU-seconds are obtained (see :class:`LocalRun`).
 COST_MODES = ("calibrated", "measured")
-#: Bump when the calibration file's content changes meaning (2: frozen-layer, training and validation rates).
-CALIBRATION_FORMAT = 2
+#: Bump when the calibration file's content changes meaning (2: frozen-layer, training and validation rates;
+#: 3: validation split into the one-off frozen-layer pass over the validation crops and a rate per point).
+CALIBRATION_FORMAT = 3
 #: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
 PROFILER_MODES = ("micro", "oracle")
 
@@ -261,10 +262,12 @@ class LocalRun:
         for family, config in tqdm(families.items(), desc="calibrating training cost", disable=not self.progress):
             probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, 2, config.batch_size, config.learning_rate)
             result = retrain(base, window, probe, seed=self.seed, device=self.device, validation=validation)
+            points = len(result.validation_accuracy)
             rates[family] = {
                 "feature": result.feature_seconds / result.num_samples,
                 "train": (result.compute_seconds - result.feature_seconds) / result.samples_processed,
-                "validation": result.validation_seconds / (len(validation) * len(result.validation_accuracy)),
+                "validation_feature": result.validation_feature_seconds / len(validation),
+                "validation": (result.validation_seconds - result.validation_feature_seconds) / (len(validation) * points),
             }
         return rates
 
@@ -275,8 +278,8 @@ class LocalRun:
             return result.feature_seconds, result.compute_seconds - result.feature_seconds, result.validation_seconds
         rates = self.seconds_per_sample[_family(config)]
         points = len(result.validation_accuracy)
-        return (rates["feature"] * result.num_samples, rates["train"] * result.samples_processed,
-                rates["validation"] * validation_size * points)
+        validation_seconds = (rates["validation_feature"] + rates["validation"] * points) * validation_size if points else 0.0
+        return rates["feature"] * result.num_samples, rates["train"] * result.samples_processed, validation_seconds
 
     def _training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
         """GPU-seconds at 100% of the device of a training run, validation excluded (calibrated or measured)."""

@@ -48,7 +48,10 @@ class TrainResult:
         validation_accuracy: accuracy on the validation window at each validation point (empty if none given).
         feature_seconds: of ``compute_seconds``, the seconds spent once computing the frozen
             layers' output for the subsample (0 when every layer trains).
-        validation_seconds: measured seconds spent validating (not in ``compute_seconds``).
+        validation_seconds: measured seconds spent validating (not in ``compute_seconds``);
+            includes ``validation_feature_seconds``.
+        validation_feature_seconds: of ``validation_seconds``, the seconds spent once computing
+            the frozen layers' output for the validation crops (0 when every layer trains).
         validation_sample_epochs: training progress at each validation point, in epochs over
             the subsample (samples seen / num_samples; 1.0, 2.0, ... with one point per epoch).
     """
@@ -66,6 +69,7 @@ class TrainResult:
     feature_seconds: float = 0.0
     validation_seconds: float = 0.0
     validation_sample_epochs: list[float] = field(default_factory=list)
+    validation_feature_seconds: float = 0.0
 
 
 def concatenate_windows(windows: Window | list[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -146,12 +150,14 @@ def retrain(
     feature_seconds = time.perf_counter() - started if frozen_steps else 0.0
     compute_seconds = feature_seconds
     validation_features = None
-    validation_seconds = 0.0
+    validation_seconds = validation_feature_seconds = 0.0
     if validation is not None and len(validation) > 0:
         started = time.perf_counter()
         validation_features = _frozen_features(trained, images_to_tensor(validation.images, device=device), frozen_steps)
         validation_targets = torch.from_numpy(validation.labels.astype(np.int64)).to(device)
+        synchronize_device(device)
         validation_seconds += time.perf_counter() - started
+        validation_feature_seconds = validation_seconds if frozen_steps else 0.0
 
     optimizer_steps = 0
     samples_seen = 0
@@ -204,6 +210,7 @@ def retrain(
         feature_seconds=feature_seconds,
         validation_seconds=validation_seconds,
         validation_sample_epochs=validation_sample_epochs,
+        validation_feature_seconds=validation_feature_seconds,
     )
 
 

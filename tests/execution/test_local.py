@@ -1,9 +1,12 @@
 """The local executor on a tiny built-in dataset: real training placed on the window timeline."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
+import ekya.execution.local as local
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
 from ekya.execution.local import LocalRun, ModelSettings
@@ -126,3 +129,16 @@ def test_estimate_noise_is_seeded(cache):
 
     clean, noisy, again = estimates(0.0), estimates(10.0), estimates(10.0)
     assert np.array_equal(noisy, again) and not np.array_equal(clean, noisy)
+
+
+def test_calibrated_validation_charges_the_frozen_layers_pass_once(cache):
+    run = tiny_run(cache)
+    run.prepare()
+    head, every_layer = run.retrain_configs["head"], run.retrain_configs["all"]
+    head_rates = run.seconds_per_sample[local._family(head)]
+    assert head_rates["validation_feature"] > 0 and head_rates["validation"] > 0
+    assert run.seconds_per_sample[local._family(every_layer)]["validation_feature"] == 0.0
+    result = SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[0.5] * 4)
+    _, _, validation_seconds = run._run_seconds(head, result, validation_size=20)
+    assert validation_seconds == pytest.approx((head_rates["validation_feature"] + 4 * head_rates["validation"]) * 20)
+    assert run._run_seconds(head, SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[]), 20)[2] == 0.0

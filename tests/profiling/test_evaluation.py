@@ -112,6 +112,8 @@ def test_pick_regret_is_the_true_accuracy_lost_by_trusting_the_ranking():
                          "accuracy_next_window": true})
     # stream a picks x (true 0.70) over y (0.75): 5 points lost; stream b picks the best
     assert pick_regret(error_table(rows)) == pytest.approx(2.5)
+    # against the held-out accuracies (the same in every row here): nothing lost
+    assert pick_regret(error_table(rows), "accuracy_holdout") == 0.0
     assert summary_metrics(error_table(hand_rows()), 100.0, 1.0)["profiler/pick_regret_mean"] == 0.0
 
 

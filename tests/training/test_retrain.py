@@ -165,6 +165,11 @@ def test_several_validation_points_per_epoch_are_placed_by_samples_seen(model, t
     assert result.validation_sample_epochs[-1] == pytest.approx(2.0)
     assert np.all(np.diff(result.validation_sample_epochs) > 0)
     assert result.validation_seconds > 0
+    # the frozen layers' pass over the validation crops is timed once, apart from the points
+    head_only = retrain(model, train_window, _config(train_layers=1, epochs=2), seed=1, validation=test_window)
+    assert 0 < head_only.validation_feature_seconds <= head_only.validation_seconds
+    every_layer = retrain(model, train_window, _config(train_layers="all", epochs=1), seed=1, validation=test_window)
+    assert every_layer.validation_feature_seconds == 0.0 < every_layer.validation_seconds
     plain = retrain(model, train_window, _config(epochs=2), seed=1, validation=test_window)
     assert plain.validation_sample_epochs == [1.0, 2.0]
     with pytest.raises(EkyaError, match="validations_per_epoch"):
