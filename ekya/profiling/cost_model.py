@@ -1,8 +1,9 @@
 """Cost of retraining jobs in GPU-seconds, and how a job's speed scales with its GPU share.
 
 - :class:`CostModel`: GPU-seconds at 100% of one GPU of a retraining configuration,
-  ``seconds_per_sample_epoch * samples * epochs + seconds_per_sample * samples + startup_seconds``
-  (``seconds_per_sample``: the one-off pass through frozen layers, see ``ekya.training.retrain``).
+  ``(seconds_per_sample_epoch * samples + seconds_per_step * steps) * epochs + seconds_per_sample * samples
+  + startup_seconds`` with ``steps = ceil(samples / batch_size)`` per epoch (``seconds_per_sample``:
+  the one-off pass through frozen layers, see ``ekya.training.retrain``).
 - :class:`ThroughputTable`: relative training throughput ``s(share)`` (1.0 = one full
   GPU) measured at a few GPU shares; a job of cost ``C`` GPU-seconds run at share ``r``
   takes ``C / s(r)`` wall seconds (the window timeline's rule 3).
@@ -32,37 +33,57 @@ class CostModel:
         startup_seconds: fixed GPU-seconds per job (model load, data loader start), >= 0.
         seconds_per_sample: one-off GPU-seconds per sample, whatever the epochs (the frozen
             layers' output, computed once), >= 0.
+        seconds_per_step: GPU-seconds per optimizer step (batch), whatever its size, >= 0.
+        batch_size: samples per step, >= 1 (needed when ``seconds_per_step`` > 0).
     """
 
     seconds_per_sample_epoch: float
     startup_seconds: float = 0.0
     seconds_per_sample: float = 0.0
+    seconds_per_step: float = 0.0
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("seconds_per_sample_epoch", "startup_seconds", "seconds_per_sample"):
+        for name in ("seconds_per_sample_epoch", "startup_seconds", "seconds_per_sample", "seconds_per_step"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise EkyaError(f"CostModel.{name} must be finite and >= 0 seconds, got {value!r}")
+        if isinstance(self.batch_size, bool) or int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise EkyaError(f"CostModel.batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     @classmethod
     def from_measurement(
-        cls, seconds_per_epoch: float, num_samples: int, startup_seconds: float = 0.0, feature_seconds: float = 0.0
+        cls, seconds_per_epoch: float, num_samples: int, startup_seconds: float = 0.0, feature_seconds: float = 0.0,
+        batch_size: int | None = None,
     ) -> CostModel:
         """Cost model from one measured run on ``num_samples`` samples: ``seconds_per_epoch``
-        GPU-seconds per epoch plus ``feature_seconds`` once (the frozen layers' pass)."""
+        GPU-seconds per epoch plus ``feature_seconds`` once (the frozen layers' pass).
+
+        With ``batch_size``, an epoch's cost scales with its optimizer steps (``ceil(samples /
+        batch_size)``); without, with its samples. Small batches of small crops cost about the
+        same per step whatever their size (kernel launches on a GPU, the optimizer's update of
+        every trained weight on either device): on the built-in data, resnet18, steps estimate
+        full retraining within a median 15% on a CPU and 27% on an H100, samples within 41% and 98%.
+        """
         if num_samples <= 0:
             raise EkyaError(f"cannot derive a cost per sample from a run on {num_samples} samples; need > 0")
         for name, value in (("seconds_per_epoch", seconds_per_epoch), ("feature_seconds", feature_seconds)):
             if not (np.isfinite(value) and value >= 0):
                 raise EkyaError(f"{name} must be finite and >= 0, got {value!r}")
-        return cls(seconds_per_epoch / num_samples, startup_seconds, feature_seconds / num_samples)
+        if batch_size is None:
+            return cls(seconds_per_epoch / num_samples, startup_seconds, feature_seconds / num_samples)
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise EkyaError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        steps = -(-num_samples // int(batch_size))
+        return cls(0.0, startup_seconds, feature_seconds / num_samples, seconds_per_epoch / steps, int(batch_size))
 
     def gpu_seconds(self, num_samples: float, epochs: float) -> float:
         """GPU-seconds at 100% of one GPU to train ``epochs`` epochs on ``num_samples`` samples."""
         if num_samples < 0 or epochs < 0:
             raise EkyaError(f"num_samples and epochs must be >= 0, got {num_samples!r} and {epochs!r}")
-        return (self.seconds_per_sample_epoch * num_samples * epochs + self.seconds_per_sample * num_samples
-                + self.startup_seconds)
+        steps = float(np.ceil(num_samples / self.batch_size))
+        return ((self.seconds_per_sample_epoch * num_samples + self.seconds_per_step * steps) * epochs
+                + self.seconds_per_sample * num_samples + self.startup_seconds)
 
 
 class ThroughputTable:

@@ -7,7 +7,8 @@ configuration), validated ``validations_per_epoch`` times per epoch. The validat
 accuracies, placed by training progress (samples seen / sample size), are fitted to a
 saturating curve (:mod:`ekya.profiling.curve_fit`) and extrapolated to the configuration's
 own data (``subsample`` of the window) and epochs; the run's measured seconds give a
-:class:`~ekya.profiling.cost_model.CostModel` scaled to the same data and epochs. Finally
+:class:`~ekya.profiling.cost_model.CostModel` scaled to the same data (by optimizer steps,
+``cost_scaling``) and epochs. Finally
 training more layers, all else equal, is never estimated worse than training fewer
 (:func:`monotone_in_layers`): a short run on a small sample barely moves a deep or freshly
 initialised configuration, and its curve alone underestimates it.
@@ -102,6 +103,8 @@ class ConfigEstimate:
 TrainFunction = Callable[[Any, float, int, int], ProfileRun]
 
 
+#: How a profiled epoch's cost scales to a configuration's data (``MicroProfiler(cost_scaling=...)``).
+COST_SCALINGS = ("steps", "samples")
 #: Share of a window's labeled crops the profiler validates on (never trained on while profiling).
 VALIDATION_FRACTION = 0.2
 
@@ -144,11 +147,15 @@ class MicroProfiler:
             (:func:`monotone_in_layers`). A few steps on a small sample barely move a deep or
             freshly initialised configuration, so its curve alone underestimates it; training a
             superset of the parameters from the same start is not expected to do worse.
+        cost_scaling: how a profiled epoch's seconds scale to the configuration's data:
+            ``"steps"`` (optimizer steps, ``ceil(samples / batch_size)``, for configurations with
+            a ``batch_size``) or ``"samples"`` (see :meth:`CostModel.from_measurement`).
     """
 
     def __init__(
         self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY,
         validations_per_epoch: int = 1, head_profile_epochs: int | None = None, layer_monotone: bool = True,
+        cost_scaling: str = "steps",
     ) -> None:
         if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
             raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
@@ -163,7 +170,10 @@ class MicroProfiler:
             raise EkyaError(f"unknown accuracy-curve family {curve_family!r}; valid: {sorted(FAMILIES)}")
         if not isinstance(layer_monotone, bool):
             raise EkyaError(f"profiler layer_monotone must be true or false, got {layer_monotone!r}")
+        if cost_scaling not in COST_SCALINGS:
+            raise EkyaError(f"unknown profiler cost_scaling {cost_scaling!r}; valid: {', '.join(COST_SCALINGS)}")
         self.layer_monotone = layer_monotone
+        self.cost_scaling = cost_scaling
         self.sample_fraction = float(sample_fraction)
         self.profile_epochs = int(profile_epochs)
         self.seed = int(seed)
@@ -260,7 +270,9 @@ class MicroProfiler:
             run, curve = runs[key]
             sample_fraction = run.num_samples / window_num_samples
             full_samples = max(1, int(round(config.subsample * window_num_samples)))
-            cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds, run.feature_seconds)
+            batch_size = getattr(config, "batch_size", None) if self.cost_scaling == "steps" else None
+            cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds, run.feature_seconds,
+                                                    batch_size)
             profiling_seconds = (run.seconds_per_epoch * self.epochs_for(config) + run.feature_seconds + run.validation_seconds
                                  + run.startup_seconds)
             estimates.append(
@@ -320,7 +332,8 @@ def monotone_in_layers(
 
 def micro_profiler_from_config(options: Mapping[str, Any], seed: int) -> MicroProfiler:
     """The micro-profiler of a ``conf/profiler/*.yaml`` mapping (missing keys take the defaults)."""
-    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch", "head_profile_epochs", "layer_monotone")
+    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch", "head_profile_epochs", "layer_monotone",
+             "cost_scaling")
     return MicroProfiler(seed=int(seed), **{key: options[key] for key in known if key in options})
 
 

@@ -16,6 +16,19 @@ def test_cost_model_scales_with_samples_and_epochs_plus_startup():
     assert model.gpu_seconds(num_samples=0, epochs=10) == pytest.approx(5.0)
 
 
+def test_cost_model_can_scale_with_optimizer_steps():
+    # 40 samples in batches of 32: 2 steps (one partial) per epoch, 0.5 s each
+    model = CostModel.from_measurement(seconds_per_epoch=1.0, num_samples=40, feature_seconds=0.4, batch_size=32)
+    assert model.seconds_per_step == pytest.approx(0.5) and model.seconds_per_sample_epoch == 0.0
+    # 160 samples: 5 steps per epoch; the frozen-layer pass grows with samples, once
+    assert model.gpu_seconds(num_samples=160, epochs=3) == pytest.approx(0.5 * 5 * 3 + 0.01 * 160)
+    assert model.gpu_seconds(num_samples=33, epochs=1) == pytest.approx(0.5 * 2 + 0.01 * 33)
+    with pytest.raises(EkyaError, match="batch_size"):
+        CostModel.from_measurement(1.0, 40, batch_size=0)
+    with pytest.raises(EkyaError, match="batch_size"):
+        CostModel(0.0, seconds_per_step=0.5, batch_size=True)
+
+
 @pytest.mark.parametrize(("seconds", "samples"), [(1.0, 0), (-1.0, 10), (np.inf, 10)])
 def test_cost_model_rejects_bad_measurements(seconds, samples):
     with pytest.raises(EkyaError):

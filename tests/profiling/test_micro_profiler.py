@@ -134,7 +134,7 @@ def test_split_is_deterministic_disjoint_and_checked():
 @pytest.mark.parametrize(
     "kwargs", [{"sample_fraction": 0.0}, {"sample_fraction": 1.5}, {"profile_epochs": 0}, {"curve_family": "cubic"},
                {"validations_per_epoch": 0}, {"head_profile_epochs": 0}, {"head_profile_epochs": True},
-               {"head_profile_epochs": 2.5}, {"layer_monotone": "yes"}]
+               {"head_profile_epochs": 2.5}, {"layer_monotone": "yes"}, {"cost_scaling": "flops"}]
 )
 def test_bad_profiler_settings_raise(kwargs):
     with pytest.raises(EkyaError):
@@ -249,3 +249,22 @@ def test_monotone_in_layers_groups_by_everything_but_name_and_layers():
     assert monotone_in_layers(LAYERED[:3], [0.6, 0.7, 0.8]) == pytest.approx([0.6, 0.7, 0.8])
     twins = [LayeredConfig("x", 2, 0.5, 10), LayeredConfig("y", 2, 0.5, 10)]
     assert monotone_in_layers(twins, [0.6, 0.7]) == pytest.approx([0.6, 0.7])
+
+
+@dataclass(frozen=True)
+class BatchedConfig:
+    name: str
+    subsample: float
+    epochs: int
+    batch_size: int
+
+
+def test_cost_scales_by_optimizer_steps_for_configurations_with_a_batch_size():
+    def run_of(config, sample_fraction, epochs, validations_per_epoch):  # 100 samples: 4 steps of 32, 2 s per epoch
+        return ProfileRun([0.5, 0.6, 0.65], 2.0, 100, 3)
+
+    config = BatchedConfig("b", subsample=0.5, epochs=10, batch_size=32)  # 500 samples: 16 steps per epoch
+    (by_steps,) = MicroProfiler(profile_epochs=3).profile([config], run_of, WINDOW_SAMPLES)
+    (by_samples,) = MicroProfiler(profile_epochs=3, cost_scaling="samples").profile([config], run_of, WINDOW_SAMPLES)
+    assert by_steps.gpu_seconds == pytest.approx(0.5 * 16 * 10)
+    assert by_samples.gpu_seconds == pytest.approx(0.02 * 500 * 10)
