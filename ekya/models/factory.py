@@ -146,18 +146,18 @@ class EdgeModel(nn.Module):
 
     def frozen_features(self, images: torch.Tensor, frozen_steps: int) -> torch.Tensor:
         """Output of the first ``frozen_steps`` backbone steps on float images in [0, 1] (normalised first)."""
-        features = (images - self.channel_mean) / self.channel_std
-        modules = dict(self.backbone.named_modules())
-        for step in self._forward_steps[:frozen_steps]:
-            features = modules[step](features) if isinstance(step, str) else step(features)
-        return features
+        return self._run_steps((images - self.channel_mean) / self.channel_std, self._forward_steps[:frozen_steps])
 
     def forward_from(self, features: torch.Tensor, frozen_steps: int) -> torch.Tensor:
         """Class logits from :meth:`frozen_features` output: the remaining backbone steps, then the head."""
+        return self.head(self._run_steps(features, self._forward_steps[frozen_steps:]))
+
+    def _run_steps(self, features: torch.Tensor, steps: list) -> torch.Tensor:
+        """``features`` through backbone forward ``steps`` (submodule paths or parameter-free functions), in order."""
         modules = dict(self.backbone.named_modules())
-        for step in self._forward_steps[frozen_steps:]:
+        for step in steps:
             features = modules[step](features) if isinstance(step, str) else step(features)
-        return self.head(features)
+        return features
 
     def config(self) -> dict[str, object]:
         """What rebuilds this architecture: ``EdgeModel(**model.config())``."""

@@ -190,7 +190,8 @@ class RetrainingStudy:
     streams and windows they cover (windows 1..n-1 learn from the window before), and the base
     model every stream starts from.
 
-    Subclasses set ``retrain_configs`` and name themselves in :attr:`purpose` (for messages).
+    Subclasses name themselves in :attr:`purpose` (for messages) and may narrow
+    ``retrain_configs`` (the configurations the warm-up and the cells cover).
     """
 
     #: What the study is called in messages, e.g. "offline profiling".

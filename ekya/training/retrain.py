@@ -142,6 +142,7 @@ def retrain(
     parameters = freeze_all_but_last(trained, config.train_layers)
     optimizer = torch.optim.SGD(parameters, lr=config.learning_rate, momentum=0.9)
     shuffler = torch.Generator().manual_seed(seed)
+    # Models without frozen-layer steps (the golden model) only ever train every layer.
     frozen_steps = 0 if config.train_layers == "all" else trained.frozen_step_count(config.train_layers)
 
     started = time.perf_counter()

@@ -1,6 +1,7 @@
 """`make reproduce`: the plan (which studies and points), the cached trace, the headline, bad input."""
 
 import itertools
+import re
 import subprocess
 import sys
 
@@ -117,7 +118,7 @@ def test_sim_vs_local_runs_the_same_points_with_both_executors(plan):
     (["headline.study=paper_example"], "headline.study='paper_example' is not a study that is run"),
 ])
 def test_bad_options_are_refused_before_anything_runs(tmp_path, overrides, message):
-    with pytest.raises(EkyaError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(EkyaError, match=re.escape(message)):
         plan_for(tmp_path, "stages=[reports]", *overrides)
     assert not (tmp_path / "mlruns").exists()
 
