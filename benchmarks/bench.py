@@ -15,7 +15,7 @@ import numpy as np
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import SimulatedRun
 from ekya.execution.timeline import StreamOutcomes, play_window
-from ekya.execution.trace import load_trace, write_trace
+from ekya.profiling.trace import load_trace, write_trace
 from ekya.scheduling import Problem, StreamProblem, build_scheduler
 
 
@@ -126,7 +126,7 @@ def model_throughput(images: int = 128) -> dict[str, tuple[float, float, float]]
 def local_seconds_per_stream_window() -> float:
     """Wall seconds per stream and window of the local executor on small built-in data (after the base model)."""
     from ekya.data.synthetic import SyntheticSource
-    from ekya.execution.local import LocalRun, ModelSettings
+    from ekya.execution.local.run import LocalRun, ModelSettings
     from ekya.execution.runs import play_run_window
     from ekya.execution.simulated import WindowSettings
     from ekya.inference.config import InferenceConfig

@@ -12,7 +12,6 @@ experiment ``evaluate_profiler``: error and cost metrics, ``profiler_errors.csv`
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,37 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ekya.errors import EkyaError
 from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs, error_figure, summary_metrics, summary_text
-from ekya.profiling.micro_profiler import micro_profiler_from_config
 from ekya.tracking.mlflow_logging import RunLogger, flatten
-from ekya.training.config import load_retrain_space
-from flows.profile_offline import build_model_settings, build_source
-
-
-def build_evaluation(config: dict[str, Any]) -> ProfilerEvaluation:
-    """The evaluation a config describes; validates everything before any training starts."""
-    epochs = check_epochs(config.get("epochs"))
-    seed = config.get("seed", 0)
-    profiler = config["profiler"]
-    gpus = config.get("gpus", 1)
-    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus <= 0:
-        raise EkyaError(f"gpus must be a number > 0, got {gpus!r}")
-    return ProfilerEvaluation(
-        build_source(config["dataset"]),
-        build_model_settings(config["model"]),
-        load_retrain_space(config["retrain_space"]["configs"]),
-        micro_profiler_from_config(profiler, seed),
-        epochs,
-        config["output"],
-        seed=seed,
-        streams=config.get("streams"),
-        windows=config.get("windows"),
-        cache_dir=config.get("base_model_dir"),
-        device=config.get("device", "cpu"),
-        torch_threads=config.get("torch_threads", 1),
-        progress=bool(config.get("progress", True)),
-    )
+from flows.config import build_profiler_evaluation
+from flows.errors import exit_on_bad_input
 
 
 @task(name="prepare", cache_policy=NO_CACHE)
@@ -85,8 +57,8 @@ def log_results(logger: RunLogger, table: pd.DataFrame, window_seconds: float, g
 @flow(name="evaluate-profiler")
 def evaluate_profiler(config: dict[str, Any]) -> dict[str, float]:
     """Evaluate the micro-profiler on the configured dataset; returns the logged metrics."""
-    evaluation = build_evaluation(config)
-    gpus = float(config.get("gpus", 1))
+    evaluation = build_profiler_evaluation(config)
+    gpus = float(config["gpus"])
     print(
         f"evaluating the micro-profiler on {len(evaluation.stream_names)} streams x {max(evaluation.windows.values()) - 1} "
         f"windows x {len(evaluation.retrain_configs)} configurations x epochs {evaluation.epochs} "
@@ -107,14 +79,11 @@ def evaluate_profiler(config: dict[str, Any]) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate_profiler")
+@exit_on_bad_input
 def main(cfg: DictConfig) -> None:
     config = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        build_evaluation(config)  # fail on bad input before Prefect or MLflow start
-        evaluate_profiler(config)
-    except EkyaError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    build_profiler_evaluation(config)  # fail on bad input before Prefect or MLflow start
+    evaluate_profiler(config)
 
 
 if __name__ == "__main__":

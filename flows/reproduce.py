@@ -43,17 +43,18 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ekya.errors import EkyaError
-from ekya.execution.trace import load_trace
-from ekya.scheduling import build_scheduler
+from ekya.profiling.trace import load_trace
 from ekya.tracking.mlflow_logging import finish_sweep
 from ekya.tracking.readme import headline_markdown, replace_block, rewrite_block
 from ekya.tracking.report import gain_at_highest_contention, gpu_saving, load_sweep, log_report, panels, select_sweeps
 from ekya.tracking.sim_vs_local import agreement_lines, agreement_markdown, agreement_table, load_agreement_runs
 from ekya.tracking.studies import check_studies, plan_study, stamp_trace, trace_is_current
 from flows.capacity import capacity
-from flows.profile_offline import build_profiler, profile_offline
+from flows.config import build_offline_profiler
+from flows.profile_offline import profile_offline
 from flows.report import report
-from flows.window_loop import Steps, build_run, run_config, run_windows
+from flows.config import build_executor, build_scheduler
+from flows.window_loop import logged_run, run_config
 
 STAGES = ("trace", "studies", "reports", "sim_vs_local", "headline")
 EXPERIMENT_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
@@ -209,7 +210,7 @@ def build_plan(cfg: DictConfig) -> dict[str, Any]:
     profile = compose_plain(
         "profile_offline", [*common[1:], *trace_overrides, _override("output", trace_dir), "progress=false"], "trace.overrides"
     )
-    build_profiler(profile)  # checks the dataset, model and spaces (trains nothing)
+    build_offline_profiler(profile)  # checks the dataset, model and spaces (trains nothing)
     sweep_root = Path(options["sweeps_dir"]).resolve() / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
     plan_studies = []
     for name, extra in studies.items():
@@ -280,11 +281,7 @@ def check_points(studies: list[dict[str, Any]]) -> None:
     for study in studies:
         for config, point in zip(study["configs"], study["points"]):
             try:
-                run = build_run(config)
-                params = {k: v for k, v in config["scheduler"].items() if k != "name"}
-                if "retrain_config" in params:
-                    params["retrain_config"] = run.resolve_retrain_config(str(params["retrain_config"]))
-                build_scheduler(config["scheduler"]["name"], **params)
+                build_scheduler(config, build_executor(config))
             except EkyaError as error:
                 raise EkyaError(f"study {study['name']}, point {point}: {error}") from None
 
@@ -297,7 +294,7 @@ def run_study(study: dict[str, Any], run_plots: bool) -> None:
     print(f"[studies] {study['name']}: {total} points -> MLflow experiment {configs[0]['tracking']['experiment']!r}", flush=True)
     for i, (config, point) in enumerate(zip(configs, study["points"]), start=1):
         began = time.perf_counter()
-        summary = run_windows(config, study["sweep_dir"], Steps(as_tasks=False), verbose=False, plots=run_plots)
+        summary = logged_run(config, study["sweep_dir"], verbose=False, plots=run_plots)
         print(f"  {study['name']} {i:3d}/{total}  {point:<72} {100 * summary['summary/accuracy_mean']:6.2f}%  "
               f"{time.perf_counter() - began:4.1f} s", flush=True)
     finish_sweep(configs[0]["tracking"]["uri"], configs[0]["tracking"]["experiment"], study["sweep_dir"])
@@ -320,12 +317,12 @@ def run_sim_vs_local(settings: dict[str, Any], output_dir: str) -> Path:
         simulated, local = point["simulated"], point["local"]
         name = simulated["scheduler"].get("retrain_config")
         if name is not None:  # Uniform's high/low as the trace resolves them, the same name for both
-            resolved = build_run(simulated).resolve_retrain_config(str(name))
+            resolved = build_executor(simulated).resolve_retrain_config(str(name))
             simulated["scheduler"]["retrain_config"] = local["scheduler"]["retrain_config"] = resolved
         for executor, config in (("simulated", simulated), ("local", local)):
             began = time.perf_counter()
             if executor == "simulated":
-                summary = run_windows(config, sweep_dir, Steps(as_tasks=False), verbose=False)
+                summary = logged_run(config, sweep_dir, verbose=False)
             else:
                 summary = run_config(config, sweep_dir)
             print(f"  sim_vs_local  {point['point']:<60} {executor:<9} {100 * summary['summary/accuracy_mean']:6.2f}%  "

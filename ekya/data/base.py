@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
+
+from ekya.errors import EkyaError
 
 #: The six object classes of the paper's Cityscapes setup; labels index this tuple.
 CLASSES: tuple[str, ...] = ("person", "car", "truck", "bus", "bicycle", "motorcycle")
@@ -89,3 +92,12 @@ class StreamSource(abc.ABC):
     def holdout(self) -> list[Window]:
         """Windows of hold-out cameras used to train the base model (default: none)."""
         return []
+
+
+def select(names: Sequence[Any], count: int | None, what: str) -> list[Any]:
+    """The first ``count`` of a dataset's ``names`` (streams or windows; all when None)."""
+    if count is None:
+        return list(names)
+    if not 1 <= count <= len(names):
+        raise EkyaError(f"{what}={count} but the dataset has {len(names)} {what} (valid: 1..{len(names)}, or null for all)")
+    return list(names[:count])

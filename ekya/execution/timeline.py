@@ -2,26 +2,63 @@
 
 The scheduler sees a :class:`~ekya.scheduling.problem.Problem` built from *estimates*
 (profiles); what actually happens comes from :class:`StreamOutcomes` (a profile trace
-replayed by the simulator, or costs and accuracies measured by the local executor). Both
-follow the window timeline of DESIGN.md.
+replayed by the simulator, or jobs the local executor really runs). Jobs progress and streams
+serve as :mod:`ekya.scheduling.dynamics` says, the same model the schedulers estimate with.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
 from ekya.scheduling.base import Scheduler
-from ekya.scheduling.dynamics import FINISHED_EPSILON, finished_stream, running_stream
+from ekya.scheduling.dynamics import (
+    completion_times,
+    finished_stream,
+    finishes_by,
+    instantaneous_accuracy,
+    running_stream,
+    trained_gpu_seconds,
+    training_from,
+)
 from ekya.scheduling.problem import Decision, Problem, StreamProblem
 
 
 @dataclass(frozen=True)
-class StreamOutcomes:
-    """What really happens for one stream in a window.
+class RetrainedModel:
+    """What one retraining job really costs and yields.
+
+    Attributes:
+        gpu_seconds: its true cost, GPU-seconds at 100% of one GPU.
+        accuracy: true accuracy on this window of the model it produces (fraction).
+    """
+
+    gpu_seconds: float
+    accuracy: float
+
+
+class StreamOutcomes(Protocol):
+    """What really happens for one stream in a window: the executor's side of the timeline.
+
+    Attributes:
+        serving_accuracy: true accuracy of the model serving at the window start, on this window.
+    """
+
+    serving_accuracy: float
+
+    def retrain(self, config: str) -> RetrainedModel:
+        """Run the retraining job ``config`` (or look up its outcome); called when the timeline starts it."""
+
+    def inference(self, config: str) -> tuple[float, float]:
+        """The inference configuration's true GPU demand (share) and accuracy factor."""
+
+
+@dataclass(frozen=True)
+class KnownOutcomes:
+    """Outcomes known before the window is played (a trace's rows, a test's table).
 
     Attributes:
         serving_accuracy: true accuracy of the model serving at the window start, on this window.
@@ -36,6 +73,12 @@ class StreamOutcomes:
     retrain_accuracy: Mapping[str, float]
     inference_demand: Mapping[str, float]
     inference_factor: Mapping[str, float]
+
+    def retrain(self, config: str) -> RetrainedModel:
+        return RetrainedModel(float(self.retrain_gpu_seconds[config]), float(self.retrain_accuracy[config]))
+
+    def inference(self, config: str) -> tuple[float, float]:
+        return float(self.inference_demand[config]), float(self.inference_factor[config])
 
 
 @dataclass(frozen=True)
@@ -139,9 +182,10 @@ def play_window(
     """
     window = problem.window_seconds
     serving = [o.serving_accuracy for o in outcomes]
-    # True remaining cost of the job each stream has started, by stream index.
+    # The job each stream has started, by stream index: its true outcome and remaining work (GPU-seconds),
+    # and the total cost the scheduler believed when it started.
+    started_jobs: dict[int, RetrainedModel] = {}
     true_remaining: dict[int, float] = {}
-    # Estimated total cost of that job when it started (what the scheduler believed), by stream index.
     estimated_total: dict[int, float] = {}
     integral = [0.0] * len(outcomes)
     retrained: list[str | None] = [None] * len(outcomes)
@@ -170,45 +214,46 @@ def play_window(
     result.estimated_accuracy = list(decision.estimated_accuracy)
     while True:
         now = current.now
-        training_from = max(now, current.training_start)
         speeds = problem.scaling(np.array([d.train_share for d in decision.streams]))
+        training = [
+            s for s, choice in enumerate(decision.streams)
+            if choice.retrain_config is not None and choice.train_share > 0 and speeds[s] > 0
+        ]
         finish = [np.inf] * len(outcomes)
-        for s, choice in enumerate(decision.streams):
-            if choice.retrain_config is None or choice.train_share <= 0 or speeds[s] <= 0:
-                continue
-            if s not in true_remaining:
-                true_remaining[s] = float(outcomes[s].retrain_gpu_seconds[choice.retrain_config])
+        for s in training:
+            name = decision.streams[s].retrain_config
+            if s not in started_jobs:
+                started_jobs[s] = outcomes[s].retrain(name)
+                true_remaining[s] = started_jobs[s].gpu_seconds
                 stream = current.streams[s]
-                estimated_total[s] = float(stream.retrain_gpu_seconds[stream.retrain_names.index(choice.retrain_config)])
-            finish[s] = training_from + true_remaining[s] / float(speeds[s])
+                estimated_total[s] = float(stream.retrain_gpu_seconds[stream.retrain_names.index(name)])
+            finish[s] = float(completion_times(current, true_remaining[s], speeds[s]))
         until = min(min(finish), window)
         stream_segments = []
         for s, choice in enumerate(decision.streams):
-            demand = outcomes[s].inference_demand[choice.inference_config]
-            factor = outcomes[s].inference_factor[choice.inference_config]
-            accuracy = serving[s] * factor * min(1.0, choice.inference_share / demand)
+            demand, factor = outcomes[s].inference(choice.inference_config)
+            accuracy = instantaneous_accuracy(serving[s], choice.inference_share, demand, factor)
             integral[s] += accuracy * (until - now)
             stream_segments.append(
                 StreamSegment(choice.retrain_config, choice.train_share, choice.inference_config, choice.inference_share, accuracy)
             )
             result.gpu_seconds_inference += choice.inference_share * (until - now)
             if choice.retrain_config is not None and choice.train_share > 0:
-                result.gpu_seconds_train += choice.train_share * max(0.0, until - training_from)
+                result.gpu_seconds_train += choice.train_share * max(0.0, until - training_from(current))
         result.segments.append(Segment(now, until, tuple(stream_segments)))
         finished = []
-        for s, choice in enumerate(decision.streams):
-            if s in true_remaining and choice.retrain_config is not None and choice.train_share > 0:
-                true_remaining[s] -= float(speeds[s]) * max(0.0, until - training_from)
-                if finish[s] <= until + 1e-9:
-                    finished.append(s)
+        for s in training:
+            true_remaining[s] -= trained_gpu_seconds(current, float(speeds[s]), until)
+            if finishes_by(finish[s], until):
+                finished.append(s)
         if until >= window - 1e-9:
             break
         for s in finished:
             name = decision.streams[s].retrain_config
-            serving[s] = float(outcomes[s].retrain_accuracy[name])
+            serving[s] = started_jobs[s].accuracy
             retrained[s], finish_seconds[s] = name, until
-            del true_remaining[s], estimated_total[s]
-        current = _believed_problem(current, decision, outcomes, true_remaining, estimated_total, finished, until)
+            del started_jobs[s], true_remaining[s], estimated_total[s]
+        current = _believed_problem(current, decision, started_jobs, true_remaining, estimated_total, finished, until)
         decision = decide(current, decision, finished)
     result.accuracy = [value / window for value in integral]
     result.retrained, result.finish_seconds = retrained, finish_seconds
@@ -260,7 +305,7 @@ def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
 def _believed_problem(
     current: Problem,
     decision: Decision,
-    outcomes: list[StreamOutcomes],
+    started_jobs: dict[int, RetrainedModel],
     true_remaining: dict[int, float],
     estimated_total: dict[int, float],
     finished: list[int],
@@ -274,9 +319,9 @@ def _believed_problem(
         name = choice.retrain_config
         if s in finished:
             streams.append(finished_stream(stream, stream.retrain_names.index(name)))
-        elif s in true_remaining and name in stream.retrain_names:
-            true_total = float(outcomes[s].retrain_gpu_seconds[name])
-            left_fraction = true_remaining[s] / true_total if true_total > FINISHED_EPSILON else 0.0
+        elif s in started_jobs and name in stream.retrain_names:
+            true_total = started_jobs[s].gpu_seconds
+            left_fraction = true_remaining[s] / true_total if true_total > 0 else 0.0
             remaining = estimated_total[s] * max(left_fraction, 0.0)
             streams.append(running_stream(stream, stream.retrain_names.index(name), remaining))
         else:

@@ -64,7 +64,7 @@ from tqdm.auto import tqdm
 from ekya.data.base import StreamSource, Window
 from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.execution.local import ModelSettings
+from ekya.execution.local.run import ModelSettings
 from ekya.models.base_model import windows_digest
 from ekya.models.factory import EdgeModel
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun

@@ -330,13 +330,6 @@ def monotone_in_layers(
     return lifted
 
 
-def micro_profiler_from_config(options: Mapping[str, Any], seed: int) -> MicroProfiler:
-    """The micro-profiler of a ``conf/profiler/*.yaml`` mapping (missing keys take the defaults)."""
-    known = ("sample_fraction", "profile_epochs", "curve_family", "validations_per_epoch", "head_profile_epochs", "layer_monotone",
-             "cost_scaling")
-    return MicroProfiler(seed=int(seed), **{key: options[key] for key in known if key in options})
-
-
 def _check_config(config: ProfiledConfig) -> None:
     if not (np.isfinite(config.subsample) and config.subsample > 0):
         raise EkyaError(f"retraining config {config.name!r}: subsample must be a fraction > 0, got {config.subsample!r}")

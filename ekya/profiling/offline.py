@@ -1,6 +1,6 @@
 """Offline profiling: measure every retraining configuration on every stream and window, write a trace.
 
-The simulated executor replays what this module measures (see :mod:`ekya.execution.trace` for
+The simulated executor replays what this module measures (see :mod:`ekya.profiling.trace` for
 the format). For a dataset with windows ``0 .. n-1`` per stream:
 
 * **Base model** (``config = base``, ``window = -1``): trained on the source's hold-out windows
@@ -33,7 +33,7 @@ the model settings, the retraining space, the seed, ``start_from``, the number o
 the device), so changed settings never reuse stale cells. With ``start_from="best"`` the best
 model of each window is kept as a checkpoint beside its cells (re-trained deterministically if
 missing). The trace files are written from all cells at the end (atomically, by
-:func:`ekya.execution.trace.write_trace`).
+:func:`ekya.profiling.trace.write_trace`).
 
 Seeds: the training of configuration ``c`` (index in the space) of stream ``s`` (index in the
 source's streams) in window ``k`` is seeded with ``SeedSequence([seed, s, k, c])``, as in the
@@ -56,9 +56,9 @@ from tqdm.auto import tqdm
 from ekya.data.base import CLASSES, StreamSource, Window
 from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.execution.local import ModelSettings
-from ekya.execution.simulated import select
-from ekya.execution.trace import ALL_STREAMS, BASE_CONFIG, write_trace
+from ekya.execution.local.run import ModelSettings
+from ekya.data.base import select
+from ekya.profiling.trace import ALL_STREAMS, BASE_CONFIG, write_trace
 from ekya.inference.config import InferenceConfig
 from ekya.inference.run import InferenceResult, run_inference
 from ekya.models.base_model import base_model, windows_digest

@@ -1,4 +1,5 @@
-"""The window accuracy model of DESIGN.md, as the schedulers estimate it (vectorised).
+"""The window accuracy model, as the schedulers estimate it (vectorised over share pairs), built on
+the job-progress model of :mod:`ekya.scheduling.dynamics`.
 
 For one stream with inference share ``i`` and training share ``r`` over the rest of a window
 [now, T]:
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ekya.scheduling.dynamics import completion_times, inference_quality
 from ekya.scheduling.problem import Problem, StreamProblem
 
 #: Weight of an aMIN shortfall against accuracy: one point below aMIN costs this many points.
@@ -55,10 +57,9 @@ class StreamAccuracyModel:
 
     def __init__(self, stream: StreamProblem, problem: Problem) -> None:
         self.stream = stream
+        self.problem = problem
         self.start = problem.now
         self.end = problem.window_seconds
-        self.train_from = max(problem.now, problem.training_start)
-        self.scaling = problem.scaling
         # Cheaper inference configurations first, so ties go to the lower demand.
         self._inference_order = np.argsort(stream.inference_demand, kind="stable")
         self._demand = stream.inference_demand[self._inference_order]
@@ -70,7 +71,7 @@ class StreamAccuracyModel:
     def inference_quality(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``quality(i)`` and the chosen inference configuration index for each share in ``shares``."""
         shares = np.asarray(shares, dtype=float)
-        processed = np.minimum(1.0, shares[:, None] / self._demand[None, :]) * self._factor[None, :]
+        processed = inference_quality(shares[:, None], self._demand[None, :], self._factor[None, :])
         best = np.argmax(processed, axis=1)
         return processed[np.arange(len(shares)), best], self._inference_order[best]
 
@@ -79,11 +80,8 @@ class StreamAccuracyModel:
 
         ``inf`` where the share is 0.
         """
-        train_shares = np.asarray(train_shares, dtype=float)
-        speed = np.asarray(self.scaling(train_shares), dtype=float)
-        with np.errstate(divide="ignore"):
-            duration = np.where(speed[:, None] > 0, self.stream.retrain_gpu_seconds[None, :] / np.where(speed > 0, speed, 1.0)[:, None], np.inf)
-        return self.train_from + duration
+        speed = np.asarray(self.problem.scaling(np.asarray(train_shares, dtype=float)), dtype=float)
+        return completion_times(self.problem, self.stream.retrain_gpu_seconds[None, :], speed[:, None])
 
     def choose(self, inference_shares: np.ndarray, train_shares: np.ndarray) -> StreamChoice:
         """Best configurations and their value for each pair (inference_shares[j], train_shares[j])."""

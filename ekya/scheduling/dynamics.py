@@ -1,8 +1,11 @@
-"""How a problem moves forward in time under a decision (shared by the optimum and the executors).
+"""The one job-progress model of the window timeline, shared by the schedulers' estimate, the
+exact optimum and the executors' timeline.
 
-Between two re-plans shares are constant: a training job with share r progresses at
-``s(r)`` GPU-seconds per second once the window's overheads are over, and finishes when its
-remaining cost reaches zero; its model then serves at once.
+Between two re-plans shares are constant. A training job with GPU share r progresses at
+``s(r)`` GPU-seconds per second (``Problem.scaling``) once the window's overheads are over
+(``Problem.training_start``), and finishes when its remaining cost reaches zero; its model then
+serves at once. An inference job with share i running a configuration of demand d and accuracy
+factor f serves ``model_accuracy * f * min(1, i / d)``: frames it cannot process count as misses.
 """
 
 from __future__ import annotations
@@ -13,8 +16,43 @@ import numpy as np
 
 from ekya.scheduling.problem import Decision, Problem, StreamProblem
 
-#: GPU-seconds of remaining work below which a training job counts as finished.
-FINISHED_EPSILON = 1e-9
+#: Seconds: a job whose completion time lies within this of a re-plan finishes at that re-plan.
+FINISH_TOLERANCE_SECONDS = 1e-9
+
+
+def inference_quality(share: np.ndarray | float, demand: np.ndarray | float, factor: np.ndarray | float) -> np.ndarray:
+    """Share of the model's accuracy an inference job keeps: ``factor * min(1, share / demand)``
+    (broadcast over arrays; shares and demands in GPU share)."""
+    return np.minimum(1.0, np.asarray(share, dtype=float) / demand) * factor
+
+
+def instantaneous_accuracy(model_accuracy: float, share: float, demand: float, factor: float) -> float:
+    """Accuracy (fraction) a stream serves at one moment: its model's accuracy times :func:`inference_quality`."""
+    return model_accuracy * float(inference_quality(share, demand, factor))
+
+
+def training_from(problem: Problem) -> float:
+    """Seconds since the window start from which training jobs progress in ``problem``."""
+    return max(problem.now, problem.training_start)
+
+
+def completion_times(problem: Problem, remaining_gpu_seconds: np.ndarray | float, speed: np.ndarray | float) -> np.ndarray:
+    """Seconds since the window start at which jobs with ``remaining_gpu_seconds`` of work finish at
+    throughput ``speed`` (GPU-seconds per second; broadcast); ``inf`` where the speed is 0."""
+    speed = np.asarray(speed, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        duration = np.where(speed > 0, np.asarray(remaining_gpu_seconds, dtype=float) / np.where(speed > 0, speed, 1.0), np.inf)
+    return training_from(problem) + duration
+
+
+def trained_gpu_seconds(problem: Problem, speed: float, until: float) -> float:
+    """GPU-seconds of work a training job at throughput ``speed`` does between ``problem.now`` and ``until``."""
+    return float(speed) * max(0.0, until - training_from(problem))
+
+
+def finishes_by(completion_time: float, until: float) -> bool:
+    """Whether a job completing at ``completion_time`` (seconds) has finished at the re-plan at ``until``."""
+    return completion_time <= until + FINISH_TOLERANCE_SECONDS
 
 
 def finished_stream(stream: StreamProblem, retrain_index: int) -> StreamProblem:
@@ -40,17 +78,11 @@ def running_stream(stream: StreamProblem, retrain_index: int, remaining_gpu_seco
     )
 
 
-def trained_gpu_seconds(problem: Problem, share: float, until: float) -> float:
-    """GPU-seconds of work a training job with ``share`` does between ``problem.now`` and ``until``."""
-    active = max(0.0, until - max(problem.now, problem.training_start))
-    return float(problem.scaling(np.array([share]))[0]) * active
-
-
 def advance(problem: Problem, decision: Decision, until: float) -> tuple[Problem | None, list[int]]:
     """The problem at time ``until`` after running ``decision`` from ``problem.now``.
 
     Returns the new problem (None when ``until`` is the window end) and the indices of the
-    streams whose training finished exactly by ``until`` (their new model now serves).
+    streams whose training finished by ``until`` (their new model now serves).
     """
     streams: list[StreamProblem] = []
     finished: list[int] = []
@@ -60,12 +92,13 @@ def advance(problem: Problem, decision: Decision, until: float) -> tuple[Problem
             streams.append(stream)
             continue
         k = stream.retrain_names.index(name)
-        remaining = float(stream.retrain_gpu_seconds[k]) - trained_gpu_seconds(problem, choice.train_share, until)
-        if remaining <= FINISHED_EPSILON * max(1.0, float(stream.retrain_gpu_seconds[k])):
+        speed = float(problem.scaling(np.array([choice.train_share]))[0])
+        cost = float(stream.retrain_gpu_seconds[k])
+        if speed > 0 and finishes_by(float(completion_times(problem, cost, speed)), until):
             finished.append(index)
             streams.append(finished_stream(stream, k))
         else:
-            streams.append(running_stream(stream, k, remaining))
-    if until >= problem.window_seconds - 1e-9:
+            streams.append(running_stream(stream, k, cost - trained_gpu_seconds(problem, speed, until)))
+    if until >= problem.window_seconds - FINISH_TOLERANCE_SECONDS:
         return None, finished
     return replace(problem, streams=tuple(streams), now=until), finished

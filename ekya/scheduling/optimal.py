@@ -11,7 +11,7 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.scheduling.accuracy_model import AMIN_PENALTY
 from ekya.scheduling.base import Scheduler, build_decision, stream_models
-from ekya.scheduling.dynamics import advance
+from ekya.scheduling.dynamics import advance, completion_times
 from ekya.scheduling.problem import Decision, Problem, StreamDecision
 
 
@@ -165,7 +165,6 @@ class _Solver:
             max([s.serving_accuracy] + list(s.retrain_accuracy)) * float(m.inference_quality(np.array([problem.gpus]))[0][0])
             for s, m in zip(problem.streams, stream_models(problem))
         ]
-        start = max(problem.now, problem.training_start)
         best: _Plan | None = None
         for combo in itertools.product(*options):
             used = sum(o[0] for o in combo)
@@ -185,8 +184,7 @@ class _Solver:
                 for s in trainers:
                     k = combo[s][1]
                     speed = float(problem.scaling(np.array([train_units[s] * self.delta]))[0])
-                    if speed > 0:
-                        finish = min(finish, start + float(problem.streams[s].retrain_gpu_seconds[k]) / speed)
+                    finish = min(finish, float(completion_times(problem, problem.streams[s].retrain_gpu_seconds[k], speed)))
                 until = min(finish, problem.window_seconds)
                 interval = [rate * (until - problem.now) for rate in rates]
                 interval_total = sum(interval) - self._penalty(problem, combo) * (until - problem.now)

@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from ekya.errors import EkyaError
+
 #: Relative training throughput s(r) as a function of the GPU share r (vectorised).
 ThroughputScaling = Callable[[np.ndarray], np.ndarray]
 
@@ -156,3 +158,51 @@ class Decision:
     @property
     def estimated_mean_accuracy(self) -> float:
         return float(np.mean(self.estimated_accuracy)) if self.estimated_accuracy else 0.0
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """The box and the scheduling knobs, shared by every window of a run; builds each window's :class:`Problem`.
+
+    Attributes:
+        gpus: G, GPUs of the box (GPU share).
+        delta: Δ, allocation quantum in GPU share.
+        min_accuracy: aMIN in [0, 1].
+        window_seconds: T, seconds.
+        scaling: training throughput scaling s(r).
+    """
+
+    gpus: float
+    delta: float
+    min_accuracy: float
+    window_seconds: float
+    scaling: ThroughputScaling = linear_scaling
+
+    def __post_init__(self) -> None:
+        if not self.gpus > 0:
+            raise EkyaError(f"gpus must be > 0, got {self.gpus}")
+        if not 0 < self.delta <= self.gpus:
+            raise EkyaError(f"delta must be in (0, gpus={self.gpus}], got {self.delta}")
+        if not 0 <= self.min_accuracy <= 1:
+            raise EkyaError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
+        if not self.window_seconds > 0:
+            raise EkyaError(f"window_seconds must be > 0, got {self.window_seconds}")
+
+    def problem(self, streams: list[StreamProblem], overhead_gpu_seconds: float = 0.0) -> Problem:
+        """The window's problem. Overheads (labeling, profiling; GPU-seconds) run on the whole box at the
+        window start, so training starts after ``overhead_gpu_seconds / gpus`` seconds; they must fit in the window."""
+        overhead_seconds = overhead_gpu_seconds / self.gpus
+        if not 0 <= overhead_seconds < self.window_seconds:
+            raise EkyaError(
+                f"overheads of {overhead_seconds:.1f} s (labeling + profiling) do not fit in the {self.window_seconds:.1f} s window; "
+                "use a longer window, fewer configurations or a smaller profiling sample"
+            )
+        return Problem(
+            streams=tuple(streams),
+            gpus=self.gpus,
+            delta=self.delta,
+            window_seconds=self.window_seconds,
+            training_start=overhead_seconds,
+            min_accuracy=self.min_accuracy,
+            scaling=self.scaling,
+        )

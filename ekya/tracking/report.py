@@ -150,7 +150,7 @@ def run_row(run: Any, client: MlflowClient) -> dict[str, Any] | SkippedRun:
         "gpus": _first_number(params, "resolved.gpus", "gpus"),
         "delta": _first_number(params, "resolved.delta", "delta"),
         "window_seconds": _first_number(params, "resolved.window_seconds", "executor.window_seconds"),
-        "estimate_noise_std": _first_number(params, "executor.estimate_noise_std"),
+        "estimate_noise_std": _first_number(params, "profiler.noise_std"),
         "accuracy_mean": float(metrics[SUMMARY_METRIC]),
         "window_accuracies": [m.value for m in history],
     }

@@ -9,7 +9,7 @@ import torch
 import ekya.execution.local as local
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local import LocalRun, ModelSettings
+from ekya.execution.local.run import LocalRun, ModelSettings
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import WindowSettings
 from ekya.inference.config import InferenceConfig

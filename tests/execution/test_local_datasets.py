@@ -7,7 +7,7 @@ import torch
 from ekya.data.cityscapes import CityscapesSource
 from ekya.data.video import VideoSource
 from ekya.data.waymo import WaymoSource
-from ekya.execution.local import LocalRun, ModelSettings
+from ekya.execution.local.run import LocalRun, ModelSettings
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import WindowSettings
 from ekya.inference.config import InferenceConfig

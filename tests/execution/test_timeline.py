@@ -7,7 +7,7 @@ from ekya.errors import EkyaError
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import SimulatedRun, WindowSettings
 from ekya.execution.timeline import StreamOutcomes, outcome_record, play_window
-from ekya.execution.trace import load_trace
+from ekya.profiling.trace import load_trace
 from ekya.scheduling import Problem, build_scheduler
 from tests.execution.test_trace import PAPER_EXAMPLE
 from tests.scheduling.helpers import stream

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.trace import load_trace, write_trace
+from ekya.profiling.trace import load_trace, write_trace
 
 PAPER_EXAMPLE = Path(__file__).resolve().parents[2] / "ekya" / "data" / "traces" / "paper_example"
 

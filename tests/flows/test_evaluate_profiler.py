@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 
 from ekya.errors import EkyaError
 from ekya.tracking.mlflow_logging import RunLogger
-from flows.evaluate_profiler import build_evaluation, evaluate_profiler, log_results
+from flows.config import build_profiler_evaluation
+from flows.evaluate_profiler import evaluate_profiler, log_results
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT
 
 TINY = [
@@ -63,7 +64,7 @@ def check_logged(tmp_path, config: dict, metrics: dict) -> None:
 
 def test_tiny_evaluation_logs_metrics_table_and_plot(tmp_path):
     config = compose_evaluation_config(tmp_path)
-    evaluation = build_evaluation(config)
+    evaluation = build_profiler_evaluation(config)
     table = evaluation.run()
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], "tiny", {"epochs": "[1, 2]"}) as logger:
         metrics = log_results(logger, table, evaluation.source.window_seconds, float(config["gpus"]))
@@ -85,15 +86,15 @@ def test_flow_logs_one_run_and_prints_the_targets(tmp_path, capsys):
 def test_bad_epochs_are_refused_before_anything_runs(tmp_path, epochs):
     config = compose_evaluation_config(tmp_path, f"epochs={epochs}")
     with pytest.raises(EkyaError, match="epochs"):
-        build_evaluation(config)
+        build_profiler_evaluation(config)
     assert not (tmp_path / "mlruns").exists()
 
 
 def test_bad_gpus_and_windows_are_refused(tmp_path):
     with pytest.raises(EkyaError, match="gpus"):
-        build_evaluation(compose_evaluation_config(tmp_path, "gpus=0"))
+        build_profiler_evaluation(compose_evaluation_config(tmp_path, "gpus=0"))
     with pytest.raises(EkyaError, match="at least 2"):
-        build_evaluation(compose_evaluation_config(tmp_path, "windows=1"))
+        build_profiler_evaluation(compose_evaluation_config(tmp_path, "windows=1"))
 
 
 def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):

@@ -11,8 +11,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ekya.errors import EkyaError
-from ekya.execution.trace import load_trace
-from flows.profile_offline import build_profiler, profile_offline
+from ekya.profiling.trace import load_trace
+from flows.config import build_offline_profiler
+from flows.profile_offline import profile_offline
 from flows.window_loop import window_loop
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT, compose_config
 
@@ -67,13 +68,13 @@ def test_bad_value_exits_with_one_clear_message_and_no_trace(tmp_path):
 def test_dataset_errors_surface_as_ekya_errors(tmp_path):
     config = compose_profile_config(tmp_path, "dataset.crops_per_window=0")
     with pytest.raises(EkyaError, match="synthetic dataset: crops_per_window"):
-        build_profiler(config)
+        build_offline_profiler(config)
     config = compose_profile_config(tmp_path, "+dataset.colour=red")
     with pytest.raises(EkyaError, match="dataset 'synthetic': .*colour"):
-        build_profiler(config)
+        build_offline_profiler(config)
     config = compose_profile_config(tmp_path, "model.num_classes=10")
     with pytest.raises(EkyaError, match="model.num_classes must be 6"):
-        build_profiler(config)
+        build_offline_profiler(config)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from ekya.execution.trace import write_trace
+from ekya.profiling.trace import write_trace
 from ekya.tracking.mlflow_logging import RunLogger
 from flows.capacity import capacity
 from flows.report import report_options, run_report

@@ -9,7 +9,7 @@ import torch
 
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local import ModelSettings
+from ekya.execution.local.run import ModelSettings
 from ekya.profiling.evaluation import (
     ERROR_COLUMNS,
     ProfilerEvaluation,

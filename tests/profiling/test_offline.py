@@ -12,10 +12,10 @@ import yaml
 import ekya.profiling.offline as offline
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local import ModelSettings
+from ekya.execution.local.run import ModelSettings
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import SimulatedRun
-from ekya.execution.trace import load_trace
+from ekya.profiling.trace import load_trace
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.offline import OfflineProfiler
 from ekya.scheduling import build_scheduler

@@ -9,7 +9,7 @@ from ekya.errors import EkyaError
 from ekya.execution.runs import play_run
 from ekya.execution.simulated import SimulatedRun
 from ekya.execution.timeline import StreamOutcomes, play_window
-from ekya.execution.trace import load_trace
+from ekya.profiling.trace import load_trace
 from ekya.scheduling import SCHEDULERS, build_scheduler
 from ekya.scheduling.optimal import InstanceTooLarge
 from ekya.scheduling.uniform import resolve_retrain_config

@@ -1,0 +1,250 @@
+"""The local executor: real continuous learning on this device (CPU or one GPU).
+
+Per window k (k >= 1; window 0 is the first labeled data) and stream:
+
+1. labeling (:mod:`.labeling`): window k-1's crops get labels;
+2. estimation (:mod:`.estimation`): every retraining configuration is estimated on a sample of
+   window k-1 by the micro-profiler (or exactly, in oracle mode); its GPU time is charged at the
+   window start;
+3. scheduling: any scheduler, on the estimates;
+4. retraining and inference for real (:mod:`.retraining`): a chosen configuration is trained on
+   window k-1, its cost taken from :mod:`.costs`, and models are evaluated on window k's crops;
+   the window timeline places the costs and accuracies (re-plans included);
+5. commit: retrained models serve from the moment they finish and carry over to the next window.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ekya.data.base import StreamSource
+from ekya.data.cache import cache_key, write_text_atomically
+from ekya.errors import EkyaError
+from ekya.execution.local.costs import JobCosts, reference_inference
+from ekya.execution.local.estimation import Estimation
+from ekya.execution.local.labeling import WindowLabeling
+from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
+from ekya.data.base import select
+from ekya.execution.timeline import StreamProfile
+from ekya.inference.config import InferenceConfig
+from ekya.models.base_model import base_model, windows_digest
+from ekya.models.factory import EdgeModel
+from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.scheduling.problem import StreamProblem, WindowSettings
+from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
+from ekya.training.config import RetrainConfig
+from ekya.training.retrain import evaluate, retrain
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The edge model and its base-model training.
+
+    Attributes:
+        name: architecture (see ``ekya.models.factory.MODEL_NAMES``).
+        hidden_size: neurons of the head's hidden layer.
+        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
+    """
+
+    name: str
+    hidden_size: int
+    base_epochs: int
+    base_batch_size: int
+    base_learning_rate: float
+
+
+class LocalRun:
+    """Real retraining and inference for every stream and window of a dataset.
+
+    Args:
+        source: the dataset.
+        model: edge model settings.
+        retrain_configs: the retraining space Γ.
+        inference_configs: the inference space; the first one with sampling rate 1 and no
+            resolution reduction is the reference ("full") configuration.
+        settings: G, Δ, aMIN; ``window_seconds`` must equal the source's.
+        estimation: how the scheduler's estimates are made (micro-profiler or oracle, pruning, noise).
+        costs: how jobs' GPU-seconds are obtained (calibrated or measured).
+        labeling: who labels the windows and what accuracy is measured against.
+        stream_names: the streams to run (the estimation's too).
+        windows: run the first N windows that have a previous window to learn from (None: all).
+        seed: seeds training (per stream, window and configuration).
+        cache_dir: base-model checkpoints, the hold-out profile and the cost calibration.
+        device: torch device.
+        progress: progress bars for base-model training and calibration.
+    """
+
+    def __init__(
+        self,
+        source: StreamSource,
+        model: ModelSettings,
+        retrain_configs: list[RetrainConfig],
+        inference_configs: list[InferenceConfig],
+        settings: WindowSettings,
+        estimation: Estimation,
+        costs: JobCosts,
+        labeling: WindowLabeling,
+        stream_names: list[str],
+        windows: int | None,
+        seed: int,
+        cache_dir: str,
+        device: str,
+        progress: bool = True,
+    ) -> None:
+        if not retrain_configs:
+            raise EkyaError("the retraining space is empty: give at least one retraining configuration")
+        if not inference_configs:
+            raise EkyaError("the inference space is empty: give at least one inference configuration")
+        if abs(settings.window_seconds - source.window_seconds) > 1e-9:
+            raise EkyaError(f"window_seconds {settings.window_seconds} differs from the dataset's {source.window_seconds}")
+        self.source = source
+        self.model = model
+        self.retrain_configs = {config.name: config for config in retrain_configs}
+        self.inference_configs = {config.name: config for config in inference_configs}
+        self.settings = settings
+        self.estimation = estimation
+        self.costs = costs
+        self.labeling = labeling
+        self.seed = int(seed)
+        self.cache_dir = cache_dir
+        self.device = device
+        self.progress = progress
+        self.stream_names = stream_names
+        available = min(source.num_windows(stream) for stream in self.stream_names)
+        if available < 2:
+            raise EkyaError(f"the dataset has {available} window(s) per stream; continuous learning needs at least 2")
+        self.window_indices = [int(k) for k in select(list(range(1, available)), windows, "windows")]
+        self.reference_inference = reference_inference(self.inference_configs, getattr(source, "resolution", None))
+        self.serving: dict[str, EdgeModel] = {}
+        self._retraining: dict[tuple[int, str], Retraining] = {}
+
+    # -- once per run -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Train (or load) the base model and calibrate job costs on the hold-out cameras (once)."""
+        if self.serving:
+            return
+        holdout = self.source.holdout()
+        if not holdout:
+            raise EkyaError("the dataset has no hold-out windows to train the base model on")
+        base = base_model(
+            holdout,
+            self.model.name,
+            self.model.hidden_size,
+            self.model.base_epochs,
+            self.seed,
+            self.cache_dir,
+            batch_size=self.model.base_batch_size,
+            learning_rate=self.model.base_learning_rate,
+            device=self.device,
+            progress=self.progress,
+        )
+        self.costs.prepare(base, holdout, self.retrain_configs, self.inference_configs, self.reference_inference,
+                           {"data": windows_digest(holdout), "model": vars(self.model)}, self.seed, self.cache_dir)
+        self.serving = {stream: base for stream in self.stream_names}
+
+    # -- per window and stream ------------------------------------------------------------
+    def _seed(self, window: int, stream: str, config: str) -> int:
+        names = list(self.retrain_configs)
+        index = names.index(config) if config in names else len(names)
+        return int(np.random.SeedSequence([self.seed, self.stream_names.index(stream), window, index]).generate_state(1)[0])
+
+    def profile(self, window: int, stream: str) -> StreamProfile:
+        """Label window k-1, estimate every configuration on it, and set up window k's jobs."""
+        if not self.serving:
+            raise RuntimeError("call prepare() before profile()")
+        labeled = self.labeling.label(self.source.window(stream, window - 1), self.source.window(stream, window))
+        serving = self.serving[stream]
+        validation_indices, sample_indices = self.estimation.profiler.split(labeled.training.labels, window, self.stream_names.index(stream))
+        validation, sample = labeled.training.subset(validation_indices), labeled.training.subset(sample_indices)
+
+        def train(config: RetrainConfig) -> RetrainingResult:
+            result = retrain(serving, labeled.training, config, seed=self._seed(window, stream, config.name), device=self.device)
+            return RetrainingResult(result, self.costs.training_seconds(config, result), evaluate(result.model, labeled.evaluation, device=self.device))
+
+        retraining = Retraining(train, self.retrain_configs)
+        self._retraining[(window, stream)] = retraining
+        outcomes = LocalOutcomes(serving, labeled.evaluation, retraining, self.inference_configs, self.reference_inference,
+                                 self.costs.inference_table, self.device)
+
+        def full_outcome(name: str) -> tuple[float, float]:
+            result = retraining.run(name)
+            return result.gpu_seconds, result.accuracy
+
+        estimates = self.estimation.estimate(
+            stream, window, self.window_indices.index(window) if window in self.window_indices else 0,
+            serving, labeled.training, validation, sample, full_outcome, self.costs.run_seconds,
+            lambda name: self._seed(window, stream, name),
+        )
+        table = self.costs.inference_table
+        names = tuple(sorted(table))
+        believed = StreamProblem(
+            name=stream,
+            serving_accuracy=evaluate(serving, validation, device=self.device),
+            retrain_names=estimates.names,
+            retrain_gpu_seconds=estimates.gpu_seconds,
+            retrain_accuracy=estimates.accuracy,
+            inference_names=names,
+            inference_demand=np.array([table[n][0] for n in names]),
+            inference_factor=np.array([table[n][1] for n in names]),
+        )
+        return StreamProfile(believed, outcomes, {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds})
+
+    def retrain(self, window: int, stream: str, config: str) -> None:
+        """Run a chosen retraining now (lets streams train in parallel before the timeline is played)."""
+        self._retraining[(window, stream)].run(config)
+
+    def commit(self, window: int, retrained: list[str | None]) -> None:
+        """Models retrained in ``window`` serve from now on; the window's training results are released."""
+        for stream, config in zip(self.stream_names, retrained):
+            retraining = self._retraining.pop((window, stream), None)
+            if config is not None and retraining is not None:
+                result = retraining.trained(config)
+                if result is not None:
+                    self.serving[stream] = result.model
+        for key in [key for key in self._retraining if key[0] == window]:
+            del self._retraining[key]
+
+    # -- Uniform's aliases ----------------------------------------------------------------
+    def resolve_retrain_config(self, name: str) -> str:
+        """A configuration name, or Uniform's alias ``high``/``low`` picked from a hold-out profile.
+
+        The hold-out profile (every configuration trained from the base model on the first
+        hold-out window and evaluated on the last) is computed once and cached as JSON; it needs
+        the base model, so resolving an alias prepares the run.
+        """
+        if name not in RETRAIN_CONFIG_ALIASES:
+            if name not in self.retrain_configs:
+                raise EkyaError(f"unknown retraining configuration {name!r}; valid: {', '.join(RETRAIN_CONFIG_ALIASES + tuple(self.retrain_configs))}")
+            return name
+        profile = self._holdout_profile()
+        names = list(profile["configs"])
+        return resolve_retrain_config(
+            name, names, [profile["configs"][n][0] for n in names], [profile["configs"][n][1] for n in names], profile["base_accuracy"]
+        )
+
+    def _holdout_profile(self) -> dict:
+        holdout = self.source.holdout()
+        if len(holdout) < 2:
+            raise EkyaError("picking Uniform's high/low configurations needs at least 2 hold-out windows; name a configuration instead")
+        key = cache_key({
+            "data": windows_digest(holdout), "model": vars(self.model), "seed": self.seed,
+            "configs": {name: vars(config) for name, config in self.retrain_configs.items()},
+        })
+        path = Path(self.cache_dir) / f"holdout-profile-{key}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        self.prepare()
+        base = self.serving[self.stream_names[0]]
+        train, evaluation = holdout[0], holdout[-1]
+        configs = {}
+        for name, config in tqdm(self.retrain_configs.items(), desc="hold-out profile for Uniform", disable=not self.progress):
+            result = retrain(base, train, config, seed=self.seed, device=self.device)
+            configs[name] = (self.costs.training_seconds(config, result), evaluate(result.model, evaluation, device=self.device))
+        profile = {"base_accuracy": evaluate(base, evaluation, device=self.device), "configs": configs}
+        write_text_atomically(path, json.dumps(profile))
+        return profile

@@ -1,0 +1,127 @@
+"""The one window loop, for every executor and every caller (the Prefect flow, the studies, the
+tests and the benchmarks).
+
+Per retraining window: profile every stream (labeling and estimates; in parallel) -> build the
+window's problem -> schedule -> run the chosen retraining jobs (in parallel) -> play the window
+timeline with its re-plans -> commit (retrained models serve from the next window on). How the
+steps run is the caller's ``map_steps``: plain calls here (:func:`serial_map`), Prefect tasks in
+``flows.window_loop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, TypeVar
+
+from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
+from ekya.scheduling.base import Scheduler
+from ekya.scheduling.problem import WindowSettings
+
+T = TypeVar("T")
+#: Runs ``step`` once per argument tuple and returns the results in order.
+MapSteps = Callable[[Callable[..., T], list[tuple]], list[T]]
+
+
+class WindowExecutor(Protocol):
+    """An executor's run over a dataset's streams and windows (simulated or local)."""
+
+    stream_names: list[str]
+    window_indices: list[int]
+    settings: WindowSettings
+
+    def prepare(self) -> None:
+        """One-off work before the first window (e.g. the base model); a second call does nothing."""
+
+    def profile(self, window: int, stream: str) -> StreamProfile:
+        """What the scheduler sees of a stream at the window start, what really happens, and the overheads."""
+
+    def retrain(self, window: int, stream: str, config: str) -> None:
+        """Run a chosen retraining job ahead of the timeline (streams in parallel)."""
+
+    def commit(self, window: int, retrained: list[str | None]) -> None:
+        """Retrained models serve from the next window on."""
+
+    def resolve_retrain_config(self, name: str) -> str:
+        """A configuration name, or Uniform's alias ``high``/``low`` resolved."""
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One played window.
+
+    Attributes:
+        window: window index.
+        outcome: the played timeline, accuracies and GPU-seconds.
+        overheads: GPU-seconds spent before scheduling, by kind (``labeling``, ``profile``), all streams.
+        record: JSON-able record of the window (per stream results and the timeline).
+    """
+
+    window: int
+    outcome: WindowOutcome
+    overheads: dict[str, float]
+    record: dict[str, Any]
+
+
+class WindowObserver(Protocol):
+    """Told about each finished window (logging, printing)."""
+
+    def window_done(self, result: WindowResult) -> None: ...
+
+
+def serial_map(step: Callable[..., T], arguments: list[tuple]) -> list[T]:
+    """``step`` over every argument tuple in this thread."""
+    return [step(*args) for args in arguments]
+
+
+def total_overheads(profiles: Sequence[StreamProfile]) -> dict[str, float]:
+    """GPU-seconds of overheads of all streams, by kind."""
+    totals: dict[str, float] = {}
+    for profile in profiles:
+        for kind, seconds in profile.overhead_gpu_seconds.items():
+            totals[kind] = totals.get(kind, 0.0) + seconds
+    return totals
+
+
+def play(problem: Any, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Any, float]) -> WindowOutcome:
+    """Play a window's timeline from the scheduler's first decision (a step of its own, so it can run as a task)."""
+    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
+
+
+def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_steps: MapSteps = serial_map) -> WindowResult:
+    """Profile, schedule, retrain and play one window, then let its retrained models serve."""
+    streams = executor.stream_names
+    profiles = map_steps(executor.profile, [(window, stream) for stream in streams])
+    overheads = total_overheads(profiles)
+    problem = executor.settings.problem([p.believed for p in profiles], sum(overheads.values()))
+    (first,) = map_steps(timed_schedule, [(problem, scheduler)])
+    chosen = [(stream, d.retrain_config) for stream, d in zip(streams, first[0].streams) if d.retrain_config is not None and d.train_share > 0]
+    map_steps(executor.retrain, [(window, stream, config) for stream, config in chosen])
+    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first)])
+    executor.commit(window, outcome.retrained)
+    record = outcome_record(outcome, streams)
+    record["window"] = window
+    return WindowResult(window, outcome, overheads, record)
+
+
+def run_windows(
+    executor: WindowExecutor,
+    scheduler: Scheduler,
+    observer: WindowObserver | None = None,
+    map_steps: MapSteps = serial_map,
+) -> list[WindowResult]:
+    """Every window of ``executor`` in order under ``scheduler``; ``observer`` hears of each as it ends.
+
+    Args:
+        executor: the run (simulated or local).
+        scheduler: the policy (pure; decides every window and re-plan).
+        observer: told of each finished window (e.g. MLflow logging and a printed line).
+        map_steps: how steps run: plain calls (default) or Prefect tasks.
+    """
+    map_steps(executor.prepare, [()])
+    results = []
+    for window in executor.window_indices:
+        result = run_window(executor, window, scheduler, map_steps)
+        if observer is not None:
+            observer.window_done(result)
+        results.append(result)
+    return results

@@ -1,0 +1,250 @@
+"""The one place where a Hydra config (resolved to plain containers) becomes typed ``ekya`` objects.
+
+Every default lives in ``conf/``: a key missing here is a config error, and a key the builder
+does not know is refused with the valid ones. Bad values become one-line
+:class:`~ekya.errors.EkyaError` messages; nothing here trains, writes or touches MLflow except
+:func:`build_scheduler` resolving Uniform's ``high``/``low`` on a local run (it needs the base model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Union
+
+import hydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import InstantiationException
+
+from ekya.data.base import CLASSES, StreamSource
+from ekya.data.labelers import LABELER_NAMES, build_labeler
+from ekya.errors import EkyaError
+from ekya.execution.local.costs import JobCosts
+from ekya.execution.local.estimation import Estimation, PruningSettings
+from ekya.execution.local.labeling import WindowLabeling
+from ekya.execution.local.run import LocalRun, ModelSettings
+from ekya.data.base import select
+from ekya.execution.simulated import SimulatedRun
+from ekya.profiling.trace import Trace, load_trace
+from ekya.inference.config import load_inference_space
+from ekya.models.factory import MODEL_NAMES
+from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs
+from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.profiling.offline import OfflineProfiler
+from ekya.profiling.throughput import scaling_table
+from ekya.scheduling import Scheduler, build_scheduler as scheduler_named
+from ekya.scheduling.problem import ThroughputScaling, WindowSettings
+from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
+from ekya.training.config import load_retrain_space
+
+Executor = Union[SimulatedRun, LocalRun]
+EXECUTORS = ("local", "simulated")
+#: G, Δ and aMIN when neither the config nor the trace gives them.
+FALLBACK_GPUS, FALLBACK_DELTA, FALLBACK_MIN_ACCURACY = 1.0, 0.1, 0.0
+#: Config keys (and groups) only the local executor reads; ``executor=simulated`` refuses overrides of them.
+LOCAL_ONLY = ("model", "retrain_space", "inference_space", "labeler", "profiler")
+#: Keys of those groups the simulated executor reads all the same.
+SIMULATED_READS = ("profiler.noise_std",)
+
+
+def strict(section: str, mapping: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """``mapping`` as a dict, or an error naming the keys of ``section`` that are not ``known``."""
+    known = tuple(known)
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise EkyaError(f"{section}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(known)}")
+    return dict(mapping)
+
+
+def build_source(dataset: Mapping[str, Any]) -> StreamSource:
+    """The dataset a ``conf/dataset/*.yaml`` describes (its ``_target_``; ``name`` is not a constructor argument)."""
+    arguments = {key: value for key, value in dataset.items() if key != "name"}
+    try:
+        return hydra.utils.instantiate(arguments)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, EkyaError):
+            raise cause from None
+        raise EkyaError(f"dataset {dataset.get('name')!r}: {cause or error}") from None
+
+
+def build_model_settings(model: Mapping[str, Any]) -> ModelSettings:
+    """The edge-model settings of a ``conf/model/*.yaml``."""
+    model = strict("model", model, ("name", "num_classes", "hidden_size", "base_epochs", "base_batch_size", "base_learning_rate"))
+    if model["name"] not in MODEL_NAMES:
+        raise EkyaError(f"unknown model {model['name']!r}; valid: {', '.join(MODEL_NAMES)}")
+    if model["num_classes"] != len(CLASSES):
+        raise EkyaError(f"model.num_classes must be {len(CLASSES)} (the classes {', '.join(CLASSES)}), got {model['num_classes']!r}")
+    return ModelSettings(str(model["name"]), int(model["hidden_size"]), int(model["base_epochs"]), int(model["base_batch_size"]),
+                         float(model["base_learning_rate"]))
+
+
+MICRO_PROFILER_KEYS = ("sample_fraction", "profile_epochs", "head_profile_epochs", "layer_monotone", "validations_per_epoch",
+                       "curve_family", "cost_scaling")
+PRUNING_KEYS = ("prune_every", "prune_fraction", "prune_floor")
+
+
+def build_micro_profiler(profiler: Mapping[str, Any], seed: int) -> MicroProfiler:
+    """The micro-profiler of ``conf/profiler/micro.yaml`` (``oracle`` has no profiler keys: the defaults split its validation set)."""
+    options = {key: profiler[key] for key in MICRO_PROFILER_KEYS if key in profiler}
+    return MicroProfiler(seed=int(seed), **options)
+
+
+def build_estimation(profiler: Mapping[str, Any], retrain_configs: dict, stream_names: list[str], seed: int, device: str) -> Estimation:
+    """How a local run estimates retraining configurations: ``conf/profiler/{micro,oracle}.yaml``."""
+    name = profiler.get("name")
+    if name == "micro":
+        profiler = strict("profiler", profiler, ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS))
+        pruning = (PruningSettings(int(profiler["prune_every"]), float(profiler["prune_fraction"]), int(profiler["prune_floor"]))
+                   if float(profiler["prune_fraction"]) > 0 else None)
+    else:
+        profiler = strict("profiler", profiler, ("name", "noise_std"))
+        pruning = None
+    return Estimation(str(name), build_micro_profiler(profiler, seed), retrain_configs, stream_names, pruning,
+                      float(profiler["noise_std"]), seed, device)
+
+
+def build_labeling(labeler: Mapping[str, Any]) -> WindowLabeling:
+    """The labeler of a ``conf/labeler/*.yaml`` and what accuracy is measured against."""
+    params = dict(labeler)
+    if "name" not in params:
+        raise EkyaError(f"labeler config needs a name, one of {', '.join(LABELER_NAMES)}; got keys {sorted(params)}")
+    name = str(params.pop("name"))
+    measure_against = str(params.pop("measure_against", "ground_truth"))
+    return WindowLabeling(build_labeler(name, **params), measure_against)
+
+
+def throughput_scaling(config: Mapping[str, Any], device: str, measured_path: Path | None = None) -> ThroughputScaling:
+    """Training throughput s(r) that ``executor.scaling`` names (see ``ekya.profiling.throughput``): a
+    trace's own table at ``measured_path``, or the one measured for the model on ``device``."""
+    table = scaling_table(config["executor"]["scaling"], Path(config["paths"]["cache_dir"]) / "models", config["model"]["name"],
+                          device, measured_path)
+    return table.throughput
+
+
+def window_settings(config: Mapping[str, Any], window_seconds: float, scaling: ThroughputScaling, trace: Trace | None = None) -> WindowSettings:
+    """G, Δ and aMIN: the config's, else the trace's, else 1 GPU, Δ = 0.1 and aMIN = 0."""
+
+    def value(key: str, from_trace: float | None, fallback: float) -> float:
+        if config[key] is not None:
+            return float(config[key])
+        return float(from_trace) if from_trace else fallback
+
+    return WindowSettings(
+        gpus=value("gpus", trace.gpus if trace else None, FALLBACK_GPUS),
+        delta=value("delta", trace.delta if trace else None, FALLBACK_DELTA),
+        min_accuracy=value("min_accuracy", trace.min_accuracy if trace else None, FALLBACK_MIN_ACCURACY),
+        window_seconds=float(window_seconds),
+        scaling=scaling,
+    )
+
+
+def build_executor(config: Mapping[str, Any]) -> Executor:
+    """The run a config describes; validates it without training anything or touching MLflow."""
+    executor = config["executor"]
+    name = executor["name"]
+    seed = int(config["seed"])
+    if name == "simulated":
+        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers"))
+        trace = load_trace(executor["trace"])
+        window_seconds = executor["window_seconds"] if executor["window_seconds"] is not None else trace.window_seconds
+        settings = window_settings(config, window_seconds, throughput_scaling(config, "cpu", trace.root / "throughput.csv"), trace)
+        return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed)
+    if name == "local":
+        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling"))
+        model = build_model_settings(config["model"])
+        source = build_source(config["dataset"])
+        device = str(executor["device"])
+        retrain_configs = load_retrain_space(config["retrain_space"]["configs"])
+        stream_names = select(source.streams, config["streams"], "streams")
+        estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
+        return LocalRun(
+            source,
+            model,
+            retrain_configs,
+            load_inference_space(config["inference_space"]["configs"]),
+            window_settings(config, source.window_seconds, throughput_scaling(config, device)),
+            estimation,
+            JobCosts(str(executor["cost"]), device),
+            build_labeling(config["labeler"]),
+            stream_names,
+            config["windows"],
+            seed,
+            str(Path(config["paths"]["cache_dir"]) / "models"),
+            device,
+        )
+    raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
+
+
+def build_scheduler(config: Mapping[str, Any], executor: Executor, resolve_aliases: bool = True) -> Scheduler:
+    """The scheduler of ``conf/scheduler/*.yaml``, with Uniform's ``high``/``low`` resolved for this run.
+
+    Args:
+        resolve_aliases: False checks the config only: on a local run an alias stays as it is
+            (resolving it needs the base model, which is trained later).
+    """
+    params = {key: value for key, value in config["scheduler"].items() if key != "name"}
+    name = params.get("retrain_config")
+    if name is not None and (resolve_aliases or isinstance(executor, SimulatedRun) or name not in RETRAIN_CONFIG_ALIASES):
+        params["retrain_config"] = executor.resolve_retrain_config(str(name))
+    return scheduler_named(config["scheduler"]["name"], **params)
+
+
+def check_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> None:
+    """Refuse a command-line override that the chosen executor does not read (one line naming it and the executor)."""
+    executor = config["executor"]["name"]
+    if executor != "simulated":
+        return
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        group = key.split(".")[0].split("@")[0]
+        if group in LOCAL_ONLY and key not in SIMULATED_READS:
+            raise EkyaError(f"{override.input_line}: executor=simulated does not use {key} (it replays the trace's profiles); "
+                            f"drop it, or use executor=local")
+
+
+def executor_threads(config: Mapping[str, Any]) -> int:
+    """Steps run in parallel (threads) by the executor's task runner."""
+    return int(config["executor"]["workers"])
+
+
+def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
+    """The offline profiler of ``conf/profile_offline.yaml``; validates everything before any training starts."""
+    return OfflineProfiler(
+        build_source(config["dataset"]),
+        build_model_settings(config["model"]),
+        load_retrain_space(config["retrain_space"]["configs"]),
+        load_inference_space(config["inference_space"]["configs"]),
+        config["output"],
+        seed=config["seed"],
+        streams=config["streams"],
+        windows=config["windows"],
+        start_from=config["start_from"],
+        cache_dir=config["base_model_dir"],
+        device=config["device"],
+        torch_threads=config["torch_threads"],
+        progress=bool(config["progress"]),
+    )
+
+
+def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
+    """The profiler evaluation of ``conf/evaluate_profiler.yaml``; validates everything before any training starts."""
+    epochs = check_epochs(config["epochs"])
+    gpus = config["gpus"]
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus <= 0:
+        raise EkyaError(f"gpus must be a number > 0, got {gpus!r}")
+    profiler = strict("profiler", config["profiler"], ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS))
+    return ProfilerEvaluation(
+        build_source(config["dataset"]),
+        build_model_settings(config["model"]),
+        load_retrain_space(config["retrain_space"]["configs"]),
+        build_micro_profiler(profiler, config["seed"]),
+        epochs,
+        config["output"],
+        seed=config["seed"],
+        streams=config["streams"],
+        windows=config["windows"],
+        cache_dir=config["base_model_dir"],
+        device=config["device"],
+        torch_threads=config["torch_threads"],
+        progress=bool(config["progress"]),
+    )
