@@ -9,14 +9,19 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from ekya.execution.runs import play_run
+from ekya.execution.loop import run_windows
 from ekya.execution.simulated import SimulatedRun
-from ekya.execution.timeline import StreamOutcomes, play_window
+from ekya.execution.timeline import KnownOutcomes, play_window
 from ekya.profiling.trace import load_trace, write_trace
 from ekya.scheduling import Problem, StreamProblem, build_scheduler
+from ekya.scheduling.problem import WindowSettings
+
+#: The project's Hydra configs.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def random_problem(rng: np.random.Generator, streams: int, configs: int, gpus: float, delta: float, window: float = 200.0) -> Problem:
@@ -35,7 +40,7 @@ def random_problem(rng: np.random.Generator, streams: int, configs: int, gpus: f
 
 def exact_outcomes(problem: Problem) -> list[StreamOutcomes]:
     return [
-        StreamOutcomes(s.serving_accuracy, dict(zip(s.retrain_names, s.retrain_gpu_seconds)),
+        KnownOutcomes(s.serving_accuracy, dict(zip(s.retrain_names, s.retrain_gpu_seconds)),
                        dict(zip(s.retrain_names, s.retrain_accuracy)), dict(zip(s.inference_names, s.inference_demand)),
                        dict(zip(s.inference_names, s.inference_factor)))
         for s in problem.streams
@@ -90,11 +95,11 @@ def simulator_throughput() -> dict[str, float]:
         trace = load_trace(random_trace(root, streams=10, windows=50, configs=18))
         for name, params in [("thief", {}), ("fair", {}), ("uniform", {"retrain_config": "high"}), ("no_retrain", {}),
                              ("fixed_res", {}), ("fixed_config", {"retrain_config": "high"})]:
-            run = SimulatedRun(trace)
+            run = SimulatedRun(trace, WindowSettings(trace.gpus, trace.delta, trace.min_accuracy, trace.window_seconds))
             if "retrain_config" in params:
                 params = {"retrain_config": run.resolve_retrain_config(params["retrain_config"])}
             started = time.perf_counter()
-            play_run(run, build_scheduler(name, **params))
+            run_windows(run, build_scheduler(name, **params))
             seconds[name] = time.perf_counter() - started
     return seconds
 
@@ -124,26 +129,23 @@ def model_throughput(images: int = 128) -> dict[str, tuple[float, float, float]]
 
 
 def local_seconds_per_stream_window() -> float:
-    """Wall seconds per stream and window of the local executor on small built-in data (after the base model)."""
-    from ekya.data.synthetic import SyntheticSource
-    from ekya.execution.local.run import LocalRun, ModelSettings
-    from ekya.execution.runs import play_run_window
-    from ekya.execution.simulated import WindowSettings
-    from ekya.inference.config import InferenceConfig
-    from ekya.profiling.micro_profiler import MicroProfiler
-    from ekya.training.config import RetrainConfig
+    """Wall seconds per stream and window of the local executor: the `make run` job on 2 cameras (after the base model)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
-    with tempfile.TemporaryDirectory() as cache:
-        source = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=400, holdout_streams=1, holdout_windows=2, cache_dir=cache)
-        configs = [RetrainConfig(f"c{k}", layers, 64, subsample, epochs) for k, (layers, subsample, epochs) in
-                   enumerate([(1, 0.5, 2), (1, 0.5, 5), (2, 0.5, 2), ("all", 0.5, 2), ("all", 0.5, 5), (2, 0.2, 5)])]
-        run = LocalRun(source, ModelSettings(base_epochs=1), configs, [InferenceConfig("full", 1.0), InferenceConfig("half", 0.5)],
-                       MicroProfiler(), WindowSettings(1.0, 0.1, 0.0, source.window_seconds), cache_dir=cache, progress=False)
+    from ekya.execution.loop import run_window
+    from flows.config import build_executor
+
+    with tempfile.TemporaryDirectory() as cache, initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        config = OmegaConf.to_container(compose("config", overrides=[
+            f"paths.cache_dir={cache}", "dataset.num_streams=2", "dataset.num_windows=3", "dataset.holdout_streams=1", "model.base_epochs=1",
+        ]), resolve=True)
+        run = build_executor(config)
         run.prepare()
         scheduler = build_scheduler("thief")
         started = time.perf_counter()
         for window in run.window_indices:
-            play_run_window(run, window, scheduler)
+            run_window(run, window, scheduler)
         return (time.perf_counter() - started) / (len(run.window_indices) * len(run.stream_names))
 
 
@@ -177,7 +179,7 @@ def main() -> None:
         print(f"{name}: training {train:.0f} images/s (all layers), {head:.0f} images/s (head only, 5 epochs), "
               f"inference {infer:.0f} images/s at 32x32")
     print(f"local executor: {local_seconds_per_stream_window():.1f} s per window per stream "
-          "(400 crops, 6 retraining configurations, micro-profiling + retraining + inference)")
+          "(the make run job's data and spaces, micro-profiling + retraining + inference)")
 
 
 if __name__ == "__main__":

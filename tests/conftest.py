@@ -23,3 +23,43 @@ def _stop_prefect_server():
     for server in list(SubprocessASGIServer._instances.values()):
         if server.running:
             server.stop()
+
+
+from pathlib import Path  # noqa: E402
+
+#: The paper's worked example (Table 1, Figure 4), shipped with the package.
+PAPER_EXAMPLE = Path(__file__).resolve().parents[1] / "ekya" / "data" / "traces" / "paper_example"
+
+
+@pytest.fixture
+def paper_example_trace():
+    from ekya.profiling.trace import load_trace
+
+    return load_trace(PAPER_EXAMPLE)
+
+
+@pytest.fixture
+def simulated_run():
+    """A factory: ``simulated_run(trace, gpus=None, delta=None, ..., noise_std=0, seed=0)``; None takes the trace's value."""
+    from ekya.execution.simulated import SimulatedRun
+    from ekya.scheduling.problem import WindowSettings, linear_scaling
+
+    def make(trace, gpus=None, delta=None, min_accuracy=None, window_seconds=None, scaling=linear_scaling,
+             streams=None, windows=None, noise_std=0.0, seed=0):
+        settings = WindowSettings(
+            gpus=float(gpus if gpus is not None else trace.gpus or 1.0),
+            delta=float(delta if delta is not None else trace.delta or 0.1),
+            min_accuracy=float(min_accuracy if min_accuracy is not None else trace.min_accuracy or 0.0),
+            window_seconds=float(window_seconds if window_seconds is not None else trace.window_seconds),
+            scaling=scaling,
+        )
+        return SimulatedRun(trace, settings, streams, windows, noise_std, seed)
+
+    return make
+
+
+def outcomes_of(executor, scheduler):
+    """Every window of ``executor`` under ``scheduler`` through the one window loop; the played outcomes."""
+    from ekya.execution.loop import run_windows
+
+    return [result.outcome for result in run_windows(executor, scheduler)]

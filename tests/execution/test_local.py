@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-import ekya.execution.local as local
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local.run import LocalRun, ModelSettings
-from ekya.execution.runs import play_run
-from ekya.execution.simulated import WindowSettings
+from ekya.execution.local.costs import JobCosts, family
+from ekya.execution.local.estimation import Estimation
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
+from tests.conftest import outcomes_of
+from tests.execution.conftest import model_settings
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,17 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("local-cache")
 
 
-def tiny_run(cache, seed=0, gpus=1.0):
+@pytest.fixture
+def tiny_run(cache, local_run):
+    """A factory of runs on 2 cameras x 3 windows of 160 crops; keyword arguments go to ``local_run``."""
+
+    def make(seed=0, **options):
+        return _tiny_run(local_run, cache, seed, **options)
+
+    return make
+
+
+def _tiny_run(local_run, cache, seed=0, **options):
     source = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=160, frames_per_window=32, holdout_streams=1,
                              holdout_windows=2, seed=seed, cache_dir=cache / "data")
     retrain_configs = [
@@ -40,24 +50,23 @@ def tiny_run(cache, seed=0, gpus=1.0):
         RetrainConfig("all", train_layers="all", hidden_size=64, subsample=1.0, epochs=3, learning_rate=0.02),
     ]
     inference_configs = [InferenceConfig("full", 1.0, None), InferenceConfig("half", 0.5, None)]
-    return LocalRun(
+    return local_run(
         source,
-        ModelSettings("shufflenet_v2_x0_5", hidden_size=64, base_epochs=4, base_learning_rate=0.05),
+        model_settings(base_epochs=4),
         retrain_configs,
         inference_configs,
         MicroProfiler(sample_fraction=0.25, profile_epochs=3, seed=seed),
-        WindowSettings(gpus=gpus, delta=0.1, min_accuracy=0.0, window_seconds=source.window_seconds),
         seed=seed,
-        cache_dir=str(cache / "models"),
-        progress=False,
+        cache_dir=cache / "models",
+        **options,
     )
 
 
 @pytest.mark.slow
-def test_thief_beats_no_retraining_and_runs_are_deterministic(cache):
-    thief = play_run(tiny_run(cache), build_scheduler("thief"))
-    again = play_run(tiny_run(cache), build_scheduler("thief"))
-    frozen = play_run(tiny_run(cache), build_scheduler("no_retrain"))
+def test_thief_beats_no_retraining_and_runs_are_deterministic(tiny_run):
+    thief = outcomes_of(tiny_run(), build_scheduler("thief"))
+    again = outcomes_of(tiny_run(), build_scheduler("thief"))
+    frozen = outcomes_of(tiny_run(), build_scheduler("no_retrain"))
     thief_accuracy = np.mean([o.mean_accuracy for o in thief])
     frozen_accuracy = np.mean([o.mean_accuracy for o in frozen])
     assert thief_accuracy > frozen_accuracy
@@ -67,8 +76,8 @@ def test_thief_beats_no_retraining_and_runs_are_deterministic(cache):
     assert [o.accuracy for o in thief] == [o.accuracy for o in again]
 
 
-def test_windows_learn_from_the_previous_window_and_overheads_are_charged(cache):
-    run = tiny_run(cache)
+def test_windows_learn_from_the_previous_window_and_overheads_are_charged(tiny_run):
+    run = tiny_run()
     assert run.window_indices == [1, 2]  # window 0 is the first labeled data
     run.prepare()
     profile = run.profile(1, "cam0")
@@ -76,54 +85,54 @@ def test_windows_learn_from_the_previous_window_and_overheads_are_charged(cache)
     assert np.all(profile.believed.retrain_gpu_seconds > 0)
     assert np.all((profile.believed.retrain_accuracy >= 0) & (profile.believed.retrain_accuracy <= 1))
     assert profile.overhead_gpu_seconds["profile"] > 0 and profile.overhead_gpu_seconds["labeling"] == 0
-    # The outcomes train on demand: the measured cost and accuracy of a configuration.
-    assert profile.outcomes.retrain_gpu_seconds["head"] > 0
-    assert 0 <= profile.outcomes.retrain_accuracy["head"] <= 1
-    problem = run.problem([profile.believed], overhead_gpu_seconds=12.0)
-    assert problem.training_start == pytest.approx(12.0)
+    # Starting a job runs it: the measured cost and accuracy of a configuration.
+    job = profile.outcomes.retrain("head")
+    assert job.gpu_seconds > 0 and 0 <= job.accuracy <= 1
+    demand, factor = profile.outcomes.inference("half")
+    assert demand > 0 and 0 <= factor <= 1
 
 
-def test_retrained_model_serves_next_window(cache):
-    run = tiny_run(cache)
+def test_retrained_model_serves_next_window(tiny_run):
+    run = tiny_run()
     run.prepare()
     base = run.serving["cam0"]
     run.profile(1, "cam0")
     run.profile(1, "cam1")
-    run.train_chosen(1, "cam0", "head")
+    run.retrain(1, "cam0", "head")
     run.commit(1, ["head", None])
     assert run.serving["cam0"] is not base
     assert run.serving["cam1"] is base
 
 
-def test_bad_settings():
+def test_bad_settings(tmp_path, local_run):
     source = SyntheticSource(num_streams=1, num_windows=1, crops_per_window=40, frames_per_window=8, holdout_streams=1, holdout_windows=1)
-    settings = WindowSettings(gpus=1.0, delta=0.1, min_accuracy=0.0, window_seconds=source.window_seconds)
-    args = (source, ModelSettings(), [RetrainConfig("a", 1, 64, 1.0, 1)], [InferenceConfig("full", 1.0, None)], MicroProfiler(), settings)
+    args = (source, model_settings(), [RetrainConfig("a", 1, 64, 1.0, 1)], [InferenceConfig("full", 1.0, None)], MicroProfiler())
     with pytest.raises(EkyaError, match="needs at least 2"):
-        LocalRun(*args)
+        local_run(*args, cache_dir=tmp_path)
     with pytest.raises(EkyaError, match="unknown cost mode 'free'; valid: calibrated, measured"):
-        LocalRun(*args, cost="free")
+        JobCosts("free", "cpu")
     with pytest.raises(EkyaError, match="unknown profiler 'psychic'; valid: micro, oracle"):
-        LocalRun(*args, profiler_mode="psychic")
+        Estimation("psychic", MicroProfiler(), {}, ["cam0"])
+    with pytest.raises(EkyaError, match="profiler.noise_std must be >= 0"):
+        Estimation("micro", MicroProfiler(), {}, ["cam0"], noise_std=-1.0)
     with pytest.raises(EkyaError, match="retraining space is empty"):
-        LocalRun(source, ModelSettings(), [], [InferenceConfig("full", 1.0, None)], MicroProfiler(), settings)
+        local_run(source, model_settings(), [], [InferenceConfig("full", 1.0, None)], MicroProfiler(), cache_dir=tmp_path)
 
 
-def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(cache):
-    run = tiny_run(cache)
-    run.profiler_mode = "oracle"
+def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(tiny_run):
+    run = tiny_run(mode="oracle")
     run.prepare()
     profile = run.profile(1, "cam0")
     assert profile.overhead_gpu_seconds["profile"] == 0.0
     for k, name in enumerate(profile.believed.retrain_names):
-        assert profile.believed.retrain_accuracy[k] == profile.outcomes.retrain_accuracy[name]
-        assert profile.believed.retrain_gpu_seconds[k] == profile.outcomes.retrain_gpu_seconds[name]
+        job = profile.outcomes.retrain(name)
+        assert profile.believed.retrain_accuracy[k] == job.accuracy
+        assert profile.believed.retrain_gpu_seconds[k] == job.gpu_seconds
 
 
-def test_estimate_noise_is_seeded(cache):
+def test_estimate_noise_is_seeded(tiny_run):
     def estimates(noise):
-        run = tiny_run(cache)
-        run.estimate_noise_std = noise
+        run = tiny_run(noise_std=noise)
         run.prepare()
         return run.profile(1, "cam1").believed.retrain_accuracy
 
@@ -131,14 +140,14 @@ def test_estimate_noise_is_seeded(cache):
     assert np.array_equal(noisy, again) and not np.array_equal(clean, noisy)
 
 
-def test_calibrated_validation_charges_the_frozen_layers_pass_once(cache):
-    run = tiny_run(cache)
+def test_calibrated_validation_charges_the_frozen_layers_pass_once(tiny_run):
+    run = tiny_run()
     run.prepare()
     head, every_layer = run.retrain_configs["head"], run.retrain_configs["all"]
-    head_rates = run.seconds_per_sample[local._family(head)]
+    head_rates = run.costs.seconds_per_sample[family(head)]
     assert head_rates["validation_feature"] > 0 and head_rates["validation"] > 0
-    assert run.seconds_per_sample[local._family(every_layer)]["validation_feature"] == 0.0
+    assert run.costs.seconds_per_sample[family(every_layer)]["validation_feature"] == 0.0
     result = SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[0.5] * 4)
-    _, _, validation_seconds = run._run_seconds(head, result, validation_size=20)
+    _, _, validation_seconds = run.costs.run_seconds(head, result, validation_size=20)
     assert validation_seconds == pytest.approx((head_rates["validation_feature"] + 4 * head_rates["validation"]) * 20)
-    assert run._run_seconds(head, SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[]), 20)[2] == 0.0
+    assert run.costs.run_seconds(head, SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[]), 20)[2] == 0.0

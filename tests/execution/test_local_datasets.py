@@ -7,13 +7,12 @@ import torch
 from ekya.data.cityscapes import CityscapesSource
 from ekya.data.video import VideoSource
 from ekya.data.waymo import WaymoSource
-from ekya.execution.local.run import LocalRun, ModelSettings
-from ekya.execution.runs import play_run
-from ekya.execution.simulated import WindowSettings
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
+from tests.conftest import outcomes_of
+from tests.execution.conftest import model_settings
 from tests.data.fixtures import WAYMO_LABELS, two_object_frames, write_cityscapes, write_sample_list, write_video, write_waymo_segment
 
 
@@ -37,21 +36,19 @@ def video(root):
 
 
 @pytest.mark.parametrize("make_source", [cityscapes, waymo, video], ids=["cityscapes", "waymo", "video"])
-def test_short_local_run(tmp_path, make_source):
+def test_short_local_run(tmp_path, make_source, local_run):
     torch.set_num_threads(1)
     source = make_source(tmp_path / "data")
-    run = LocalRun(
+    run = local_run(
         source,
-        ModelSettings("shufflenet_v2_x0_5", hidden_size=16, base_epochs=1),
+        model_settings(hidden_size=16),
         [RetrainConfig("head", 1, 16, 1.0, 3, batch_size=8, learning_rate=0.05)],
         [InferenceConfig("full", 1.0), InferenceConfig("half", 0.5)],
         MicroProfiler(sample_fraction=0.5, profile_epochs=3),
-        WindowSettings(gpus=1.0, delta=0.1, min_accuracy=0.0, window_seconds=source.window_seconds),
         windows=2,
-        cache_dir=str(tmp_path / "models"),
-        progress=False,
+        cache_dir=tmp_path / "models",
     )
-    outcomes = play_run(run, build_scheduler("thief"))
+    outcomes = outcomes_of(run, build_scheduler("thief"))
     assert len(outcomes) == 2 and len(run.stream_names) == 2
     for outcome in outcomes:
         assert all(0.0 <= accuracy <= 1.0 for accuracy in outcome.accuracy)

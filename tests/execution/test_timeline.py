@@ -4,18 +4,16 @@ import numpy as np
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.runs import play_run
-from ekya.execution.simulated import SimulatedRun, WindowSettings
-from ekya.execution.timeline import StreamOutcomes, outcome_record, play_window
-from ekya.profiling.trace import load_trace
+from ekya.execution.timeline import KnownOutcomes, outcome_record, play_window
 from ekya.scheduling import Problem, build_scheduler
-from tests.execution.test_trace import PAPER_EXAMPLE
+from ekya.scheduling.problem import WindowSettings
+from tests.conftest import outcomes_of
 from tests.scheduling.helpers import stream
 
 
 def truth(serving, costs, accuracies):
     names = [f"c{k}" for k in range(len(costs))]
-    return StreamOutcomes(serving, dict(zip(names, costs)), dict(zip(names, accuracies)), {"i0": 1.0}, {"i0": 1.0})
+    return KnownOutcomes(serving, dict(zip(names, costs)), dict(zip(names, accuracies)), {"i0": 1.0}, {"i0": 1.0})
 
 
 def test_true_cost_decides_when_the_model_swaps():
@@ -50,9 +48,9 @@ def test_replan_sees_the_part_way_job_with_its_believed_remaining_cost():
     assert replan.streams[1].retrain_gpu_seconds[0] == pytest.approx(100.0 * (200.0 - done) / 200.0)
 
 
-def test_gpu_seconds_and_record():
-    run = SimulatedRun(load_trace(PAPER_EXAMPLE))
-    outcomes = play_run(run, build_scheduler("uniform", retrain_config="Cfg1"))
+def test_gpu_seconds_and_record(paper_example_trace, simulated_run):
+    run = simulated_run(paper_example_trace)
+    outcomes = outcomes_of(run, build_scheduler("uniform", retrain_config="Cfg1"))
     first = outcomes[0]
     assert first.gpu_seconds_train == pytest.approx(85 + 80)  # every started job's cost at linear scaling
     record = outcome_record(first, run.stream_names)
@@ -61,15 +59,15 @@ def test_gpu_seconds_and_record():
     assert sum(seg["end_seconds"] - seg["start_seconds"] for seg in record["segments"]) == pytest.approx(120)
 
 
-def test_retrained_models_carry_over_to_the_next_window():
-    run = SimulatedRun(load_trace(PAPER_EXAMPLE))
-    play_run(run, build_scheduler("optimal"))
+def test_retrained_models_carry_over_to_the_next_window(paper_example_trace, simulated_run):
+    run = simulated_run(paper_example_trace)
+    outcomes_of(run, build_scheduler("optimal"))
     assert run.serving == {"A": (1, "Cfg2"), "B": (1, "Cfg2")}
 
 
-def test_estimate_noise_is_seeded_and_changes_only_estimates():
+def test_estimate_noise_is_seeded_and_changes_only_estimates(paper_example_trace, simulated_run):
     def estimates(seed, noise):
-        run = SimulatedRun(load_trace(PAPER_EXAMPLE), estimate_noise_std=noise, seed=seed)
+        run = simulated_run(paper_example_trace, noise_std=noise, seed=seed)
         return [run.profile(0, s).believed.retrain_accuracy.tolist() for s in run.stream_names]
 
     assert estimates(1, 5.0) == estimates(1, 5.0)
@@ -86,24 +84,25 @@ def test_estimate_noise_is_seeded_and_changes_only_estimates():
         ({"streams": 3}, r"streams=3 but the dataset has 2 streams \(valid: 1..2"),
         ({"windows": 0}, r"windows=0 but the dataset has 2 windows"),
         ({"min_accuracy": 1.5}, r"min_accuracy must be in \[0, 1\]"),
-        ({"estimate_noise_std": -1}, "estimate_noise_std must be >= 0"),
+        ({"noise_std": -1}, "profiler.noise_std must be >= 0"),
     ],
 )
-def test_impossible_settings(kwargs, message):
+def test_impossible_settings(kwargs, message, paper_example_trace, simulated_run):
     with pytest.raises(EkyaError, match=message):
-        SimulatedRun(load_trace(PAPER_EXAMPLE), **kwargs)
+        simulated_run(paper_example_trace, **kwargs)
 
 
 def test_overheads_longer_than_the_window():
     settings = WindowSettings(gpus=1.0, delta=0.1, min_accuracy=0.0, window_seconds=60.0)
     with pytest.raises(EkyaError, match="overheads of 75.0 s .* do not fit in the 60.0 s window"):
-        settings.problem([stream()], overhead_seconds=75.0)
-    assert settings.problem([stream()], overhead_seconds=10.0).training_start == 10.0
+        settings.problem([stream()], overhead_gpu_seconds=75.0)
+    assert settings.problem([stream()], overhead_gpu_seconds=10.0).training_start == 10.0
+    assert WindowSettings(gpus=2.0, delta=0.1, min_accuracy=0.0, window_seconds=60.0).problem([stream()], 10.0).training_start == 5.0
 
 
 def test_throughput_scaling_shapes_completion():
     slow = WindowSettings(gpus=1.0, delta=0.5, min_accuracy=0.0, window_seconds=100.0, scaling=lambda r: np.asarray(r) ** 2)
     problem = slow.problem([stream(serving=0.5, costs=[10.0], accuracies=[0.9], demand=(0.5,))])
     uniform = build_scheduler("uniform", retrain_config="c0", inference_share=0.5)
-    outcome = play_window(problem, uniform, [StreamOutcomes(0.5, {"c0": 10.0}, {"c0": 0.9}, {"i0": 0.5}, {"i0": 1.0})])
+    outcome = play_window(problem, uniform, [KnownOutcomes(0.5, {"c0": 10.0}, {"c0": 0.9}, {"i0": 0.5}, {"i0": 1.0})])
     assert outcome.finish_seconds[0] == pytest.approx(10.0 / 0.5**2)

@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ekya.errors import EkyaError
-from flows.window_loop import Steps, run_config, run_windows, window_loop
+from flows.window_loop import logged_run, run_config, window_loop
 from tests.flows.helpers import PROJECT_ROOT, compose_config
 
 
@@ -49,7 +49,7 @@ def test_paper_example_logs_metrics_schedules_and_plots(tmp_path):
 def test_plain_steps_log_the_same_run_without_a_flow(tmp_path, capsys):
     """Many runs in one process (flows.reproduce): the same steps as plain calls, optionally quiet and without plots."""
     config = compose_config(tmp_path, "experiment=paper_example", "scheduler=thief")
-    summary = run_windows(config, steps=Steps(as_tasks=False), verbose=False, plots=False)
+    summary = logged_run(config, verbose=False, plots=False)
     assert capsys.readouterr().out == ""
     client, (run,) = only_run(config["tracking"]["uri"], "paper_example")
     assert run.info.status == "FINISHED"

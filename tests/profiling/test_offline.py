@@ -13,13 +13,12 @@ import ekya.profiling.offline as offline
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
 from ekya.execution.local.run import ModelSettings
-from ekya.execution.runs import play_run
-from ekya.execution.simulated import SimulatedRun
 from ekya.profiling.trace import load_trace
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.offline import OfflineProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
+from tests.conftest import outcomes_of
 
 MODEL = ModelSettings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
 RETRAIN = [
@@ -183,10 +182,10 @@ def test_changed_settings_do_not_reuse_cells(profiled, tmp_path, model_cache):
     assert load_trace(tmp_path).streams == ["cam0"]
 
 
-def test_trace_replays_with_the_thief_scheduler(profiled):
+def test_trace_replays_with_the_thief_scheduler(profiled, simulated_run):
     _, root = profiled
-    run = SimulatedRun(load_trace(root), gpus=1.0)
-    outcomes = play_run(run, build_scheduler("thief"))
+    run = simulated_run(load_trace(root), gpus=1.0)
+    outcomes = outcomes_of(run, build_scheduler("thief"))
     assert len(outcomes) == 3
     assert all(0 <= accuracy <= 1 for outcome in outcomes for accuracy in outcome.accuracy)
     assert all(config is None for config in outcomes[0].retrained)  # window 0: nothing to retrain on

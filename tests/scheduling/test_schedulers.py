@@ -1,35 +1,35 @@
 """Schedulers on the paper's worked example, invariants on random instances, the registry."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.runs import play_run
-from ekya.execution.simulated import SimulatedRun
-from ekya.execution.timeline import StreamOutcomes, play_window
-from ekya.profiling.trace import load_trace
+from ekya.execution.timeline import KnownOutcomes, play_window
 from ekya.scheduling import SCHEDULERS, build_scheduler
 from ekya.scheduling.optimal import InstanceTooLarge
 from ekya.scheduling.uniform import resolve_retrain_config
+from tests.conftest import outcomes_of
 from tests.scheduling.helpers import random_problem
 
-PAPER_EXAMPLE = Path(__file__).resolve().parents[2] / "ekya" / "data" / "traces" / "paper_example"
+@pytest.fixture
+def paper_example(paper_example_trace, simulated_run):
+    """Play the paper's example under the scheduler ``name`` with ``params`` (Uniform's aliases resolved)."""
 
+    def play(name, **params):
+        run = simulated_run(paper_example_trace)
+        if "retrain_config" in params:
+            params["retrain_config"] = run.resolve_retrain_config(params["retrain_config"])
+        return outcomes_of(run, build_scheduler(name, **params))
 
-def paper_example(name, **params):
-    run = SimulatedRun(load_trace(PAPER_EXAMPLE))
-    if "retrain_config" in params:
-        params["retrain_config"] = run.resolve_retrain_config(params["retrain_config"])
-    return play_run(run, build_scheduler(name, **params))
+    return play
 
 
 def mean_accuracy(outcomes):
     return float(np.mean([o.mean_accuracy for o in outcomes]))
 
 
-def test_uniform_cfg1_half_split_matches_the_paper():
+def test_uniform_cfg1_half_split_matches_the_paper(paper_example):
     outcomes = paper_example("uniform", retrain_config="high", inference_share=0.5)
     assert 100 * mean_accuracy(outcomes) == pytest.approx(56.09, abs=0.01)
     first = outcomes[0].segments[0]
@@ -37,7 +37,7 @@ def test_uniform_cfg1_half_split_matches_the_paper():
     assert [100 * s.accuracy for s in first.streams] == pytest.approx([48.75, 37.5])
 
 
-def test_optimal_finds_the_best_schedule_of_the_example():
+def test_optimal_finds_the_best_schedule_of_the_example(paper_example):
     outcomes = paper_example("optimal")
     assert 100 * mean_accuracy(outcomes) == pytest.approx(76.09, abs=0.01)
     # Window 1: B then A with 1 GPU; window 2: A then B; both on Cfg2.
@@ -47,21 +47,21 @@ def test_optimal_finds_the_best_schedule_of_the_example():
     assert outcomes[1].finish_seconds == pytest.approx([40.0, 110.0])
 
 
-def test_thief_reaches_at_least_the_papers_schedule():
+def test_thief_reaches_at_least_the_papers_schedule(paper_example):
     assert 100 * mean_accuracy(paper_example("thief")) >= 73.0
 
 
-def test_thief_replans_when_a_job_finishes():
+def test_thief_replans_when_a_job_finishes(paper_example):
     outcomes = paper_example("thief")
     assert all(o.decisions >= 2 for o in outcomes)
     assert outcomes[0].schedule_seconds_total >= outcomes[0].schedule_seconds
 
 
-def test_no_retrain_keeps_the_start_accuracies():
+def test_no_retrain_keeps_the_start_accuracies(paper_example):
     assert 100 * mean_accuracy(paper_example("no_retrain")) == pytest.approx(57.5)
 
 
-def test_baselines_and_ablations_rank_as_in_the_paper():
+def test_baselines_and_ablations_rank_as_in_the_paper(paper_example):
     uniform = mean_accuracy(paper_example("uniform", retrain_config="high"))
     fixed_res = mean_accuracy(paper_example("fixed_res"))
     fixed_config = mean_accuracy(paper_example("fixed_config", retrain_config="low"))
@@ -106,9 +106,9 @@ def test_inference_meets_min_accuracy_when_feasible(name):
                 assert accuracy >= problem.min_accuracy - 1e-9
 
 
-def outcomes_of(problem):
+def known_outcomes(problem):
     return [
-        StreamOutcomes(
+        KnownOutcomes(
             s.serving_accuracy,
             dict(zip(s.retrain_names, s.retrain_gpu_seconds)),
             dict(zip(s.retrain_names, s.retrain_accuracy)),
@@ -128,10 +128,10 @@ def test_no_scheduler_on_the_grid_beats_the_optimum():
     optimal = build_scheduler("optimal")
     for _ in range(12):
         problem = random_problem(rng, streams=2, configs=2, gpus=1.0, delta=0.25)
-        best = play_window(problem, optimal, outcomes_of(problem)).mean_accuracy
+        best = play_window(problem, optimal, known_outcomes(problem)).mean_accuracy
         assert optimal.schedule(problem).estimated_mean_accuracy == pytest.approx(best, abs=1e-9)
         for scheduler in schedulers.values():
-            assert play_window(problem, scheduler, outcomes_of(problem)).mean_accuracy <= best + 1e-9
+            assert play_window(problem, scheduler, known_outcomes(problem)).mean_accuracy <= best + 1e-9
 
 
 def test_optimal_refuses_instances_too_large():

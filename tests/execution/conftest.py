@@ -1,0 +1,30 @@
+"""Building local runs from their parts, as flows/config.py does from a config."""
+
+import pytest
+
+from ekya.data.base import select
+from ekya.execution.local.costs import JobCosts
+from ekya.execution.local.estimation import Estimation
+from ekya.execution.local.labeling import WindowLabeling
+from ekya.execution.local.run import LocalRun, ModelSettings
+from ekya.scheduling.problem import WindowSettings
+
+
+def model_settings(name="shufflenet_v2_x0_5", hidden_size=64, base_epochs=1, base_batch_size=32, base_learning_rate=0.05):
+    return ModelSettings(name, hidden_size, base_epochs, base_batch_size, base_learning_rate)
+
+
+@pytest.fixture
+def local_run():
+    """A factory: a :class:`LocalRun` with 1 GPU, Δ = 0.1, calibrated costs and ground-truth labels unless told otherwise."""
+
+    def make(source, model, retrain_configs, inference_configs, profiler, *, cache_dir, gpus=1.0, seed=0, mode="micro",
+             cost="calibrated", noise_std=0.0, pruning=None, labeler=None, measure_against="ground_truth", streams=None,
+             windows=None, device="cpu"):
+        settings = WindowSettings(gpus=gpus, delta=0.1, min_accuracy=0.0, window_seconds=source.window_seconds)
+        stream_names = select(source.streams, streams, "streams")
+        estimation = Estimation(mode, profiler, {c.name: c for c in retrain_configs}, stream_names, pruning, noise_std, seed, device)
+        return LocalRun(source, model, retrain_configs, inference_configs, settings, estimation, JobCosts(cost, device, progress=False),
+                        WindowLabeling(labeler, measure_against), stream_names, windows, seed, str(cache_dir), device, progress=False)
+
+    return make

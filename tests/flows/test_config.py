@@ -1,0 +1,63 @@
+"""flows/config.py: the one place where a config becomes objects; unknown keys and unused overrides are refused."""
+
+import pytest
+
+from ekya.errors import EkyaError
+from ekya.execution.local.run import LocalRun
+from ekya.execution.simulated import SimulatedRun
+from flows.config import build_executor, build_scheduler, check_overrides, window_settings
+from tests.flows.helpers import compose_config
+
+
+def test_simulated_settings_come_from_the_config_then_the_trace(tmp_path):
+    run = build_executor(compose_config(tmp_path, "experiment=paper_example", "delta=0.5", "profiler.noise_std=5"))
+    assert isinstance(run, SimulatedRun)
+    assert (run.settings.gpus, run.settings.delta, run.settings.min_accuracy, run.settings.window_seconds) == (3.0, 0.5, 0.4, 120.0)
+    assert run.noise_std == 5.0
+
+
+def test_settings_fall_back_to_one_gpu_without_a_trace():
+    config = {"gpus": None, "delta": None, "min_accuracy": None}
+    settings = window_settings(config, 60.0, lambda shares: shares)
+    assert (settings.gpus, settings.delta, settings.min_accuracy) == (1.0, 0.1, 0.0)
+
+
+def test_local_run_is_built_from_its_parts_without_training(tmp_path):
+    run = build_executor(compose_config(tmp_path, "profiler=oracle", "profiler.noise_std=2", "executor.cost=measured"))
+    assert isinstance(run, LocalRun)
+    assert run.estimation.mode == "oracle" and run.estimation.noise_std == 2.0 and run.estimation.pruning is None
+    assert run.costs.mode == "measured"
+    assert not (tmp_path / "cache" / "models").exists()
+
+
+def test_uniform_alias_is_resolved_on_the_trace(tmp_path):
+    config = compose_config(tmp_path, "experiment=paper_example", "scheduler=uniform", "scheduler.retrain_config=low")
+    assert build_scheduler(config, build_executor(config)).retrain_config == "Cfg2"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+profiler.typo=1"], "profiler: unknown key(s) typo; valid: name, noise_std, sample_fraction"),
+        (["profiler=oracle", "+profiler.sample_fraction=0.5"], "profiler: unknown key(s) sample_fraction; valid: name, noise_std"),
+        (["+model.depth=3"], "model: unknown key(s) depth"),
+        (["+executor.gpus=2"], "executor: unknown key(s) gpus"),
+    ],
+)
+def test_unknown_keys_are_refused_with_the_valid_ones(tmp_path, overrides, message):
+    with pytest.raises(EkyaError) as error:
+        build_executor(compose_config(tmp_path, *overrides))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("override", ["profiler.sample_fraction=0.05", "profiler=oracle", "model=mobilenet_v2", "labeler=golden",
+                                      "retrain_space.configs=[]", "model.base_epochs=2"])
+def test_overrides_the_simulated_executor_does_not_read_are_refused(tmp_path, override):
+    config = compose_config(tmp_path, "experiment=paper_example")
+    with pytest.raises(EkyaError, match=f"executor=simulated does not use {override.split('=')[0]}"):
+        check_overrides(config, ["experiment=paper_example", override])
+
+
+def test_overrides_both_executors_read_pass(tmp_path):
+    check_overrides(compose_config(tmp_path, "experiment=paper_example"), ["profiler.noise_std=5", "gpus=2", "dataset=waymo", "seed=3"])
+    check_overrides(compose_config(tmp_path), ["profiler.sample_fraction=0.05", "model=mobilenet_v2"])
