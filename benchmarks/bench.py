@@ -104,8 +104,9 @@ def model_throughput(images: int = 128) -> dict[str, tuple[float, float, float]]
     of each edge model on 32x32 crops, this device (5 epochs)."""
     from ekya.data.base import Window
     from ekya.models.factory import MODEL_NAMES, build_model
+    from ekya.models.predict import predict
     from ekya.training.config import RetrainConfig
-    from ekya.training.retrain import predict, retrain
+    from ekya.training.retrain import retrain
 
     rng = np.random.default_rng(0)
     frames = np.arange(images) // 4

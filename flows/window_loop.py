@@ -24,7 +24,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from ekya.data.class_mix import plot_class_mix
-from ekya.data.labelers import labeler_from_config
 from ekya.errors import EkyaError
 from ekya.execution.local import LocalRun, ModelSettings, PruningSettings
 from ekya.execution.runs import total_overheads
@@ -32,6 +31,7 @@ from ekya.execution.simulated import SimulatedRun, WindowSettings
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.execution.trace import load_trace
 from ekya.inference.config import load_inference_space
+from ekya.inference.labelers import labeler_from_config
 from ekya.models.factory import MODEL_NAMES
 from ekya.profiling.micro_profiler import micro_profiler_from_config
 from ekya.profiling.throughput import scaling_table

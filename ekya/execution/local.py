@@ -27,22 +27,23 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ekya.data.base import StreamSource, Window
-from ekya.data.cache import cache_key, write_text_atomically
-from ekya.data.labelers import GroundTruthLabeler, Labeler, check_measure_against
+from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.simulated import WindowSettings, select
 from ekya.execution.timeline import StreamOutcomes, StreamProfile
 from ekya.inference.config import InferenceConfig
+from ekya.inference.labelers import GroundTruthLabeler, Labeler, check_measure_against
 from ekya.inference.run import demand_gpu, run_inference
-from ekya.models.base_model import base_model, windows_digest
 from ekya.models.factory import EdgeModel
+from ekya.models.predict import evaluate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
 from ekya.profiling.noise import add_estimate_noise
 from ekya.profiling.pruning import prune_configs
 from ekya.scheduling.problem import Problem, StreamProblem
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
+from ekya.training.base_model import base_model
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult, evaluate, retrain
+from ekya.training.retrain import TrainResult, retrain
 
 
 #: How training GPU-seconds are obtained (see :class:`LocalRun`).

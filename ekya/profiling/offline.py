@@ -54,19 +54,20 @@ import torch
 from tqdm.auto import tqdm
 
 from ekya.data.base import CLASSES, StreamSource, Window
-from ekya.data.cache import cache_key, write_text_atomically
+from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local import ModelSettings
 from ekya.execution.simulated import select
 from ekya.execution.trace import ALL_STREAMS, BASE_CONFIG, write_trace
 from ekya.inference.config import InferenceConfig
 from ekya.inference.run import InferenceResult, run_inference
-from ekya.models.base_model import base_model, windows_digest
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.models.predict import evaluate
 from ekya.profiling.throughput import stored_throughput_table
+from ekya.training.base_model import base_model
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import evaluate, retrain
+from ekya.training.retrain import retrain
 
 #: How every retrained model's accuracy is measured: every frame, crops at their own resolution.
 FULL_INFERENCE = InferenceConfig(name="full", sampling_rate=1.0, resolution=None)

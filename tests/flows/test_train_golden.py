@@ -9,7 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from ekya.data.labelers import GoldenModelLabeler, labeler_from_config
+from ekya.inference.labelers import GoldenModelLabeler, labeler_from_config
 from ekya.errors import EkyaError
 from flows.train_golden import build_dataset, load_training_windows, train_golden
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT
