@@ -38,7 +38,7 @@ def random_problem(rng: np.random.Generator, streams: int, configs: int, gpus: f
     return Problem(tuple(result), gpus=gpus, delta=delta, window_seconds=window, min_accuracy=0.3)
 
 
-def exact_outcomes(problem: Problem) -> list[StreamOutcomes]:
+def exact_outcomes(problem: Problem) -> list[KnownOutcomes]:
     return [
         KnownOutcomes(s.serving_accuracy, dict(zip(s.retrain_names, s.retrain_gpu_seconds)),
                        dict(zip(s.retrain_names, s.retrain_accuracy)), dict(zip(s.inference_names, s.inference_demand)),
@@ -109,8 +109,9 @@ def model_throughput(images: int = 128) -> dict[str, tuple[float, float, float]]
     of each edge model on 32x32 crops, this device (5 epochs)."""
     from ekya.data.base import Window
     from ekya.models.factory import MODEL_NAMES, build_model
+    from ekya.models.predict import predict
     from ekya.training.config import RetrainConfig
-    from ekya.training.retrain import predict, retrain
+    from ekya.training.retrain import retrain
 
     rng = np.random.default_rng(0)
     frames = np.arange(images) // 4

@@ -16,12 +16,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 
 from ekya.data.base import CLASSES, StreamSource
-from ekya.data.labelers import LABELER_NAMES, build_labeler
+from ekya.inference.labelers import LABELER_NAMES, build_labeler
 from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
-from ekya.execution.local.run import LocalRun, ModelSettings
+from ekya.execution.local.run import LocalRun
 from ekya.data.base import select
 from ekya.execution.simulated import SimulatedRun
 from ekya.profiling.trace import Trace, load_trace
@@ -34,6 +34,7 @@ from ekya.profiling.throughput import scaling_table
 from ekya.scheduling import Scheduler, build_scheduler as scheduler_named
 from ekya.scheduling.problem import ThroughputScaling, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
+from ekya.training.base_model import ModelSettings
 from ekya.training.config import load_retrain_space
 
 Executor = Union[SimulatedRun, LocalRun]

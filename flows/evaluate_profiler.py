@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs, error_figure, summary_metrics, summary_text
+from ekya.profiling.evaluation import ProfilerEvaluation, error_figure, summary_metrics, summary_text
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from flows.config import build_profiler_evaluation
 from flows.errors import exit_on_bad_input

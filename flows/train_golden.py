@@ -22,8 +22,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ekya.data.base import StreamSource, Window
-from ekya.data.labelers import GOLDEN_MODEL_NAMES, GoldenTrainResult, save_golden_checkpoint, train_golden_model
 from ekya.errors import EkyaError
+from ekya.models.golden import GOLDEN_MODEL_NAMES, save_golden_checkpoint
+from ekya.training.golden import GoldenTrainResult, train_golden_model
 
 
 def check_config(config: dict[str, Any]) -> None:

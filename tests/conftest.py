@@ -1,4 +1,4 @@
-"""Session-wide test settings: Prefect's temporary server keeps its state in a temporary folder."""
+"""Session-wide test settings (Prefect's temporary server keeps its state in a temporary folder) and shared fixtures."""
 
 import os
 import tempfile
@@ -63,3 +63,37 @@ def outcomes_of(executor, scheduler):
     from ekya.execution.loop import run_windows
 
     return [result.outcome for result in run_windows(executor, scheduler)]
+
+
+# ------------------------------------------------------------------ golden model (models, training, inference tests)
+
+
+@pytest.fixture(scope="session")
+def golden_source():
+    """Tiny synthetic data: one stream of two 60-crop windows and one hold-out window of 60 crops."""
+    from ekya.data.synthetic import SyntheticSource
+
+    return SyntheticSource(num_streams=1, num_windows=2, crops_per_window=60, frames_per_window=12, holdout_streams=1, holdout_windows=1)
+
+
+@pytest.fixture(scope="session")
+def golden_trained(golden_source):
+    """A tiny golden model (resnet18, one epoch on the 60 hold-out crops), trained on one torch thread."""
+    import torch
+
+    from ekya.training.golden import train_golden_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_golden_model(golden_source.holdout(), architecture="resnet18", epochs=1, batch_size=16, validation_fraction=0.25, seed=3)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def golden_checkpoint(golden_trained, tmp_path_factory):
+    """The checkpoint file of :func:`golden_trained`, alone in its folder."""
+    from ekya.models.golden import save_golden_checkpoint
+
+    return save_golden_checkpoint(golden_trained.model, tmp_path_factory.mktemp("golden") / "sub" / "golden.pt")

@@ -1,9 +1,10 @@
-"""On-disk cache of numpy arrays keyed by the parameters that produced them.
+"""On-disk cache of numpy arrays keyed by the parameters that produced them; digests to build keys from.
 
 Entries are ``.npz`` files named by a hash of a JSON-able key. Writes go to a temporary
 file in the same folder and are renamed into place, so a crash mid-write never leaves a
 corrupt entry; a corrupt entry found on read (e.g. from an older tool) is deleted and
-recomputed.
+recomputed. :func:`cache_key`, :func:`file_digest` and :func:`windows_digest` make keys that
+change when the parameters, a file or a list of windows' crops do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ekya.data.base import Window
+
 
 def cache_key(params: Any) -> str:
     """A stable hex digest of JSON-able ``params`` (dict keys sorted)."""
@@ -31,6 +34,16 @@ def file_digest(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def windows_digest(windows: list[Window]) -> str:
+    """SHA-256 hex digest of the crops, labels and crop sizes of ``windows``, in order."""
+    digest = hashlib.sha256()
+    for window in windows:
+        digest.update(repr((window.images.shape, str(window.images.dtype))).encode())
+        digest.update(window.images.tobytes())
+        digest.update(window.labels.astype("<i8").tobytes())
     return digest.hexdigest()
 
 

@@ -18,7 +18,7 @@ from ekya.data.base import Window
 from ekya.errors import EkyaError
 from ekya.inference.config import InferenceConfig
 from ekya.models.factory import EdgeModel, synchronize_device
-from ekya.training.retrain import predict
+from ekya.models.predict import predict
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -62,15 +61,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.data.base import StreamSource, Window
-from ekya.data.cache import cache_key, write_text_atomically
+from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.execution.local.run import ModelSettings
-from ekya.models.base_model import windows_digest
+from ekya.training.base_model import ModelSettings
 from ekya.models.factory import EdgeModel
+from ekya.models.predict import evaluate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
 from ekya.profiling.offline import RetrainingStudy, safe_file_name
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import evaluate, retrain
+from ekya.training.retrain import retrain
 
 #: Columns of the error table, one row per (stream, window, configuration, epochs).
 #: Accuracies are fractions in [0, 1]; errors are accuracy points (estimated - true);

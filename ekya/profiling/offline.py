@@ -4,7 +4,7 @@ The simulated executor replays what this module measures (see :mod:`ekya.profili
 the format). For a dataset with windows ``0 .. n-1`` per stream:
 
 * **Base model** (``config = base``, ``window = -1``): trained on the source's hold-out windows
-  with :func:`ekya.models.base_model.base_model` (cached); one row per window ``k = 0 .. n-1``
+  with :func:`ekya.training.base_model.base_model` (cached); one row per window ``k = 0 .. n-1``
   with its accuracy on window ``k``.
 * **Retraining** in window ``k >= 1`` (window 0 has no earlier labeled data, so it has no
   rows): every configuration of the retraining space trains on window ``k-1`` (the config's
@@ -54,19 +54,20 @@ import torch
 from tqdm.auto import tqdm
 
 from ekya.data.base import CLASSES, StreamSource, Window
-from ekya.data.cache import cache_key, write_text_atomically
+from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.execution.local.run import ModelSettings
+from ekya.training.base_model import ModelSettings
 from ekya.data.base import select
-from ekya.profiling.trace import ALL_STREAMS, BASE_CONFIG, write_trace
+from ekya.profiling.trace import BASE_CONFIG, write_trace
 from ekya.inference.config import InferenceConfig
 from ekya.inference.run import InferenceResult, run_inference
-from ekya.models.base_model import base_model, windows_digest
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
+from ekya.models.predict import evaluate
 from ekya.profiling.throughput import stored_throughput_table
+from ekya.training.base_model import base_model
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import evaluate, retrain
+from ekya.training.retrain import retrain
 
 #: How every retrained model's accuracy is measured: every frame, crops at their own resolution.
 FULL_INFERENCE = InferenceConfig(name="full", sampling_rate=1.0, resolution=None)

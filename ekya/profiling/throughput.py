@@ -28,7 +28,6 @@ import torch
 from torch.nn import functional
 from tqdm.auto import tqdm
 
-from ekya.data.cache import write_text_atomically
 from ekya.errors import EkyaError
 from ekya.models.factory import MODEL_NAMES, build_model, images_to_tensor
 from ekya.profiling.cost_model import ThroughputTable

@@ -20,14 +20,12 @@ from tqdm.auto import tqdm
 from ekya.data.base import Window
 from ekya.errors import EkyaError
 from ekya.models.factory import EdgeModel, freeze_all_but_last, images_to_tensor, set_training_mode, synchronize_device, with_new_head
+from ekya.models.predict import EVAL_BATCH_SIZE
 from ekya.training.config import RetrainConfig
 
 #: A new head is initialised from torch's global generator (seeded under fork_rng); the lock
 #: keeps concurrent retrainings in other threads from interleaving with it.
 _GLOBAL_RNG_LOCK = threading.Lock()
-
-#: Crops per forward pass when evaluating (memory bound only, results do not depend on it).
-EVAL_BATCH_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -237,21 +235,3 @@ def _accuracy_from(model: EdgeModel, features: torch.Tensor, targets: torch.Tens
             logits = model.forward_from(batch, frozen_steps) if frozen_steps else model(batch)
             correct += int((logits.argmax(dim=1) == targets[start : start + EVAL_BATCH_SIZE]).sum())
     return correct / len(targets)
-
-
-def predict(model: EdgeModel, images: np.ndarray, resolution: int | None = None, device: str = "cpu") -> np.ndarray:
-    """Predicted class (N,) int64 of uint8 crops (N, 3, H, W), optionally seen at ``resolution`` pixels."""
-    model = model.to(device).eval()
-    predictions = []
-    with torch.inference_mode():
-        for start in range(0, len(images), EVAL_BATCH_SIZE):
-            batch = images_to_tensor(images[start : start + EVAL_BATCH_SIZE], resolution=resolution, device=device)
-            predictions.append(model(batch).argmax(dim=1).cpu().numpy())
-    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
-
-
-def evaluate(model: EdgeModel, window: Window, resolution: int | None = None, device: str = "cpu") -> float:
-    """Fraction of ``window``'s crops that ``model`` classifies correctly (every crop processed); 0 if empty."""
-    if len(window) == 0:
-        return 0.0
-    return float(np.mean(predict(model, window.images, resolution=resolution, device=device) == window.labels))

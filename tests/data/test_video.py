@@ -10,7 +10,7 @@ from ekya.data.base import CLASSES
 from ekya.data.video import VideoSource, main
 from ekya.errors import EkyaError
 
-from .fixtures import COLOURS, Box, two_object_frames, write_sample_list, write_video
+from .fixtures import COLOURS, two_object_frames, write_sample_list, write_video
 
 
 @pytest.fixture(scope="module")

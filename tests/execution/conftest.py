@@ -6,12 +6,8 @@ from ekya.data.base import select
 from ekya.execution.local.costs import JobCosts
 from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
-from ekya.execution.local.run import LocalRun, ModelSettings
+from ekya.execution.local.run import LocalRun
 from ekya.scheduling.problem import WindowSettings
-
-
-def model_settings(name="shufflenet_v2_x0_5", hidden_size=64, base_epochs=1, base_batch_size=32, base_learning_rate=0.05):
-    return ModelSettings(name, hidden_size, base_epochs, base_batch_size, base_learning_rate)
 
 
 @pytest.fixture

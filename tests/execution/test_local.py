@@ -15,7 +15,7 @@ from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
 from tests.conftest import outcomes_of
-from tests.execution.conftest import model_settings
+from tests.helpers import model_settings
 
 
 @pytest.fixture(autouse=True)

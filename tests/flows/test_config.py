@@ -5,7 +5,8 @@ import pytest
 from ekya.errors import EkyaError
 from ekya.execution.local.run import LocalRun
 from ekya.execution.simulated import SimulatedRun
-from flows.config import build_executor, build_scheduler, check_overrides, window_settings
+from ekya.inference.labelers import GoldenModelLabeler
+from flows.config import build_executor, build_labeling, build_scheduler, check_overrides, window_settings
 from tests.flows.helpers import compose_config
 
 
@@ -61,3 +62,13 @@ def test_overrides_the_simulated_executor_does_not_read_are_refused(tmp_path, ov
 def test_overrides_both_executors_read_pass(tmp_path):
     check_overrides(compose_config(tmp_path, "experiment=paper_example"), ["profiler.noise_std=5", "gpus=2", "dataset=waymo", "seed=3"])
     check_overrides(compose_config(tmp_path), ["profiler.sample_fraction=0.05", "model=mobilenet_v2"])
+
+
+def test_labeler_config_separates_measure_against(golden_checkpoint):
+    labeling = build_labeling({"name": "golden", "checkpoint": str(golden_checkpoint), "architecture": "resnet18", "measure_against": "golden"})
+    assert isinstance(labeling.labeler, GoldenModelLabeler) and labeling.measure_against == "golden"
+    assert build_labeling({"name": "ground_truth"}).measure_against == "ground_truth"
+    with pytest.raises(EkyaError, match="unknown measure_against 'human'; valid: ground_truth, golden"):
+        build_labeling({"name": "ground_truth", "measure_against": "human"})
+    with pytest.raises(EkyaError, match="labeler config needs a name"):
+        build_labeling({"checkpoint": str(golden_checkpoint)})

@@ -9,8 +9,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from ekya.data.labelers import GoldenModelLabeler, labeler_from_config
+from ekya.inference.labelers import GoldenModelLabeler
 from ekya.errors import EkyaError
+from flows.config import build_labeling
 from flows.train_golden import build_dataset, load_training_windows, train_golden
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT
 
@@ -49,10 +50,10 @@ def test_flow_writes_the_checkpoint_the_golden_labeler_reads(tmp_path, one_torch
     assert 0.0 <= summary["validation_accuracy"] <= 1.0 and 0.0 <= summary["train_accuracy"] <= 1.0
     assert sorted(p.name for p in (tmp_path / "cache" / "golden").iterdir()) == ["synthetic-resnet18.pt"]
 
-    labeler, measure_against = labeler_from_config(config["labeler"])
-    assert isinstance(labeler, GoldenModelLabeler) and measure_against == "golden"
+    labeling = build_labeling(config["labeler"])
+    assert isinstance(labeling.labeler, GoldenModelLabeler) and labeling.measure_against == "golden"
     window = build_dataset(config["dataset"]).window("cam0", 1)
-    result = labeler.label(window)
+    result = labeling.labeler.label(window)
     assert result.labels.shape == (60,) and result.gpu_seconds > 0
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local.run import ModelSettings
 from ekya.profiling.evaluation import (
     ERROR_COLUMNS,
     ProfilerEvaluation,
@@ -26,8 +24,9 @@ from ekya.profiling.evaluation import (
 )
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.training.config import RetrainConfig
+from tests.helpers import model_settings
 
-MODEL = ModelSettings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
+MODEL = model_settings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
 RETRAIN = [
     RetrainConfig("head", train_layers=1, hidden_size=16, subsample=0.5, epochs=1),
     RetrainConfig("wide", train_layers=1, hidden_size=32, subsample=0.5, epochs=3),
@@ -222,7 +221,7 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(EkyaError, match="at least 2"):
         evaluation(tmp_path, tmp_path, windows=1)
     with pytest.raises(EkyaError, match="unknown model"):
-        evaluation(tmp_path, tmp_path, model=ModelSettings(name="vgg"))
+        evaluation(tmp_path, tmp_path, model=model_settings(name="vgg"))
     with pytest.raises(EkyaError, match="empty"):
         evaluation(tmp_path, tmp_path, retrain_configs=[])
 

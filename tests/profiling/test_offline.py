@@ -12,15 +12,15 @@ import yaml
 import ekya.profiling.offline as offline
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local.run import ModelSettings
 from ekya.profiling.trace import load_trace
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.offline import OfflineProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
 from tests.conftest import outcomes_of
+from tests.helpers import model_settings
 
-MODEL = ModelSettings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
+MODEL = model_settings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
 RETRAIN = [
     RetrainConfig("head", train_layers=1, hidden_size=16, subsample=0.5, epochs=1),
     RetrainConfig("wide", train_layers=1, hidden_size=32, subsample=0.5, epochs=2),
@@ -198,8 +198,8 @@ def test_trace_replays_with_the_thief_scheduler(profiled, simulated_run):
         ({"windows": 4}, "windows=4 but the dataset has 3 windows"),
         ({"streams": 3}, "streams=3 but the dataset has 2 streams"),
         ({"start_from": "previous"}, "start_from must be one of best, base"),
-        ({"model": ModelSettings(name="vgg")}, "unknown model 'vgg'"),
-        ({"model": ModelSettings(name="resnet18", base_epochs=0)}, "epochs must be an int >= 1"),
+        ({"model": model_settings(name="vgg")}, "unknown model 'vgg'"),
+        ({"model": model_settings(name="resnet18", base_epochs=0)}, "epochs must be an int >= 1"),
         ({"retrain_configs": []}, "retraining space is empty"),
         ({"seed": -1}, "seed must be an int >= 0"),
     ],

@@ -7,10 +7,10 @@ import torch
 
 from ekya.errors import EkyaError
 from ekya.models.factory import build_model
+from ekya.models.predict import evaluate
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import concatenate_windows, evaluate, retrain, subsample_indices
-
-from .conftest import colour_pattern_window
+from ekya.training.retrain import concatenate_windows, retrain, subsample_indices
+from tests.helpers import colour_pattern_window
 
 
 def _config(**changes) -> RetrainConfig:
@@ -117,15 +117,6 @@ def test_subsample_is_uniform_without_repeats_and_seeded():
     assert not np.array_equal(chosen, subsample_indices(1000, 0.3, seed=2))
     assert 0.35 < chosen.mean() / 1000 < 0.65
     assert len(subsample_indices(5, 0.01, seed=0)) == 1
-
-
-def test_evaluate_at_lower_resolution_runs_and_empty_window_scores_zero(model, test_window):
-    accuracy = evaluate(model, test_window, resolution=8)
-    assert 0.0 <= accuracy <= 1.0
-    empty = colour_pattern_window(3, seed=0)
-    empty = type(empty)(stream="e", index=0, start_seconds=0, end_seconds=1, images=empty.images[:0],
-                        labels=empty.labels[:0], frame_ids=empty.frame_ids[:0], timestamps=empty.timestamps[:0])
-    assert evaluate(model, empty) == 0.0
 
 
 def test_frozen_layers_run_once_and_training_matches_a_full_forward_pass(model, train_window):

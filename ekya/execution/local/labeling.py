@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ekya.data.base import Window
-from ekya.data.labelers import GroundTruthLabeler, Labeler, check_measure_against
+from ekya.inference.labelers import GroundTruthLabeler, Labeler, check_measure_against
 
 
 @dataclass(frozen=True)

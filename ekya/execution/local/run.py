@@ -16,14 +16,13 @@ Per window k (k >= 1; window 0 is the first labeled data) and stream:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ekya.data.base import StreamSource
-from ekya.data.cache import cache_key, write_text_atomically
+from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts, reference_inference
 from ekya.execution.local.estimation import Estimation
@@ -32,30 +31,13 @@ from ekya.execution.local.retraining import LocalOutcomes, Retraining, Retrainin
 from ekya.data.base import select
 from ekya.execution.timeline import StreamProfile
 from ekya.inference.config import InferenceConfig
-from ekya.models.base_model import base_model, windows_digest
 from ekya.models.factory import EdgeModel
-from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.models.predict import evaluate
 from ekya.scheduling.problem import StreamProblem, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import evaluate, retrain
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The edge model and its base-model training.
-
-    Attributes:
-        name: architecture (see ``ekya.models.factory.MODEL_NAMES``).
-        hidden_size: neurons of the head's hidden layer.
-        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
-    """
-
-    name: str
-    hidden_size: int
-    base_epochs: int
-    base_batch_size: int
-    base_learning_rate: float
+from ekya.training.base_model import ModelSettings, base_model
+from ekya.training.retrain import retrain
 
 
 class LocalRun:

@@ -1,21 +1,24 @@
-"""The base model every stream starts from: trained on hold-out cameras, cached as a checkpoint.
+"""The edge model's settings, and training the base model every stream starts from: on hold-out
+cameras, cached as a checkpoint.
 
 The cache key covers everything that changes the weights (model, head size, epochs, batch
-size, learning rate, seed and a digest of the training crops), so a changed dataset or
-setting trains a new model and an unchanged one is loaded.
+size, learning rate, seed and a digest of the training crops,
+:func:`ekya.data.cache.windows_digest`), so a changed dataset or setting trains a new model
+and an unchanged one is loaded. Checkpoints go to ``cache_dir`` as
+``base-<model>-<key>.pt`` (:func:`ekya.models.checkpoints.save_checkpoint`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ekya.data.base import Window
-from ekya.data.cache import cache_key
+from ekya.data.cache import cache_key, windows_digest
 from ekya.errors import EkyaError
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import EdgeModel, build_model
@@ -25,14 +28,22 @@ from ekya.training.retrain import retrain
 logger = logging.getLogger(__name__)
 
 
-def windows_digest(windows: list[Window]) -> str:
-    """SHA-256 hex digest of the crops, labels and crop sizes of ``windows``, in order."""
-    digest = hashlib.sha256()
-    for window in windows:
-        digest.update(repr((window.images.shape, str(window.images.dtype))).encode())
-        digest.update(window.images.tobytes())
-        digest.update(window.labels.astype("<i8").tobytes())
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class ModelSettings:
+    """The edge model and its base-model training.
+
+    Attributes:
+        name: architecture (see ``ekya.models.factory.MODEL_NAMES``).
+        hidden_size: neurons of the head's hidden layer.
+        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
+    """
+
+    name: str
+    hidden_size: int
+    base_epochs: int
+    base_batch_size: int
+    base_learning_rate: float
+
 
 
 def base_model(

@@ -1,0 +1,34 @@
+"""A learnable toy window: each class is a distinct colour pattern plus noise (training and predict tests)."""
+
+import numpy as np
+
+from ekya.data.base import Window
+
+# class -> (red, green, blue) mean intensity and whether it is striped
+_PATTERNS = [((200, 40, 40), False), ((40, 200, 40), False), ((40, 40, 200), False),
+             ((200, 40, 40), True), ((40, 200, 40), True), ((40, 40, 200), True)]
+
+
+def colour_pattern_window(num_crops: int, seed: int, size: int = 16, index: int = 0) -> Window:
+    """``num_crops`` crops of ``size`` pixels, 3 per frame; class c = colour c % 3, striped if c >= 3."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(num_crops, dtype=np.int64) % 6
+    rng.shuffle(labels)
+    colours = np.array([colour for colour, _ in _PATTERNS], dtype=np.float64)[labels]
+    images = np.broadcast_to(colours[:, :, None, None], (num_crops, 3, size, size)).copy()
+    striped = np.array([stripes for _, stripes in _PATTERNS])[labels]
+    images[striped, :, ::4, :] = 255.0
+    images += rng.normal(0, 20, size=images.shape)
+    frames = np.arange(num_crops, dtype=np.int64) // 3
+    return Window(
+        stream="toy", index=index, start_seconds=0.0, end_seconds=float(frames[-1] + 1),
+        images=np.clip(images, 0, 255).astype(np.uint8), labels=labels,
+        frame_ids=frames, timestamps=frames.astype(np.float64),
+    )
+
+
+def model_settings(name="shufflenet_v2_x0_5", hidden_size=64, base_epochs=1, base_batch_size=32, base_learning_rate=0.05):
+    """Edge-model settings for tests (small and fast unless told otherwise)."""
+    from ekya.training.base_model import ModelSettings
+
+    return ModelSettings(name, hidden_size, base_epochs, base_batch_size, base_learning_rate)
