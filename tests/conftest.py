@@ -5,8 +5,9 @@ import tempfile
 
 # Always a fresh folder: tests never share Prefect's database with the project's runs.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ekya-prefect-")
+# The same values as prefect.toml, which Prefect reads only from the working directory:
+# set here too, so that tests started from another folder get them.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# The first start of the temporary server creates its database, which can exceed the 20 s default.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

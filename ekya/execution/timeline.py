@@ -4,6 +4,7 @@ The scheduler sees a :class:`~ekya.scheduling.problem.Problem` built from *estim
 (profiles); what actually happens comes from :class:`StreamOutcomes` (a profile trace
 replayed by the simulator, or jobs the local executor really runs). Jobs progress and streams
 serve as :mod:`ekya.scheduling.dynamics` says, the same model the schedulers estimate with.
+The window timeline itself is described in docs/window_model.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hand-computed cases of the window accuracy model (DESIGN.md's window timeline)."""
+"""Hand-computed cases of the window accuracy model (docs/window_model.md)."""
 
 import numpy as np
 import pytest
