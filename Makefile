@@ -20,7 +20,7 @@ run: $(STAMP)  ## the main job on the built-in data
 	$(BIN)/python -m flows.window_loop
 
 test: $(STAMP)  ## the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)  ## speed and quality figures (printed)
 	$(BIN)/python -m benchmarks.bench
@@ -31,5 +31,5 @@ reproduce: $(STAMP)  ## every study on the built-in data (simulated executor ove
 ui: $(STAMP)  ## MLflow UI over the project's store on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts --host 127.0.0.1 --port 5000
 
-clean:  ## Hydra's run folders and Prefect's state (.cache/ itself stays: Prefect creates its home inside it)
-	rm -rf outputs .cache/prefect
+clean:  ## Hydra's run folders and Prefect's state
+	rm -rf outputs .prefect

@@ -26,6 +26,7 @@ from ekya.data.base import select
 from ekya.execution.simulated import SimulatedRun
 from ekya.profiling.trace import Trace, load_trace
 from ekya.inference.config import load_inference_space
+from ekya.models.golden import GOLDEN_MODEL_NAMES
 from ekya.models.factory import MODEL_NAMES
 from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs
 from ekya.profiling.micro_profiler import MicroProfiler
@@ -249,3 +250,25 @@ def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
         torch_threads=config["torch_threads"],
         progress=bool(config["progress"]),
     )
+
+
+def check_golden_training(config: Mapping[str, Any]) -> None:
+    """The settings of ``conf/train_golden.yaml``, checked before any data is loaded (the messages name the key)."""
+    if config["architecture"] not in GOLDEN_MODEL_NAMES:
+        raise EkyaError(f"unknown golden model {config['architecture']!r}; valid golden models: {', '.join(GOLDEN_MODEL_NAMES)}")
+    for key in ("epochs", "batch_size"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EkyaError(f"{key} must be an int >= 1, got {value!r}")
+    learning_rate, fraction = config["learning_rate"], config["validation_fraction"]
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise EkyaError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise EkyaError(f"validation_fraction must be in [0, 1), got {fraction!r}")
+    stream_windows = config["stream_windows"]
+    if stream_windows is not None and (isinstance(stream_windows, bool) or not isinstance(stream_windows, int) or stream_windows < 0):
+        raise EkyaError(f"stream_windows must be an int >= 0 or null (all windows), got {stream_windows!r}")
+    if not config["holdout"] and stream_windows == 0:
+        raise EkyaError("no training data: holdout is false and stream_windows is 0; set holdout=true or stream_windows=N")
+    if not config["output"]:
+        raise EkyaError("output must be the path of the checkpoint to write")

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from ekya.data.base import CLASSES, Window
+from ekya.data.base import CLASSES, StreamSource, Window
 from ekya.errors import EkyaError
 from ekya.models.golden import GoldenModel
 from ekya.training.config import RetrainConfig
@@ -64,6 +64,18 @@ def split_crops(windows: list[Window], validation_fraction: float, seed: int) ->
     train = _crops_window("golden-train", images[kept], labels[kept])
     validation = _crops_window("golden-validation", images[held_out], labels[held_out]) if num_validation else None
     return train, validation
+
+
+def golden_training_windows(source: StreamSource, holdout: bool, stream_windows: int | None) -> list[Window]:
+    """The windows a golden model trains on: the hold-out windows (if ``holdout``) plus the first
+    ``stream_windows`` windows of every stream (None: all)."""
+    windows = list(source.holdout()) if holdout else []
+    if holdout and not windows:
+        raise EkyaError("the dataset has no hold-out windows; use holdout=false stream_windows=N")
+    for stream in source.streams:
+        count = source.num_windows(stream) if stream_windows is None else min(stream_windows, source.num_windows(stream))
+        windows.extend(source.window(stream, index) for index in range(count))
+    return windows
 
 
 def train_golden_model(

@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 
 from ekya.inference.labelers import GoldenModelLabeler
 from ekya.errors import EkyaError
-from flows.config import build_labeling
-from flows.train_golden import build_dataset, load_training_windows, train_golden
+
+from flows.config import build_labeling, build_source
+from flows.train_golden import load_training_windows, train_golden
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT
 
 TINY_DATASET = (
@@ -52,7 +53,7 @@ def test_flow_writes_the_checkpoint_the_golden_labeler_reads(tmp_path, one_torch
 
     labeling = build_labeling(config["labeler"])
     assert isinstance(labeling.labeler, GoldenModelLabeler) and labeling.measure_against == "golden"
-    window = build_dataset(config["dataset"]).window("cam0", 1)
+    window = build_source(config["dataset"]).window("cam0", 1)
     result = labeling.labeler.label(window)
     assert result.labels.shape == (60,) and result.gpu_seconds > 0
 
@@ -94,6 +95,6 @@ def test_command_line_error_is_one_clear_line(tmp_path):
 
 def test_dataset_without_hold_out_windows_needs_stream_windows(tmp_path):
     config = compose_train_golden(tmp_path, "dataset.holdout_streams=0")
-    with pytest.raises(EkyaError, match="dataset 'synthetic' has no hold-out windows; use holdout=false stream_windows=N"):
+    with pytest.raises(EkyaError, match="the dataset has no hold-out windows; use holdout=false stream_windows=N"):
         load_training_windows.fn(config["dataset"], True, 0)
     assert [w.stream for w in load_training_windows.fn(config["dataset"], False, 1)] == ["cam0"]
