@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.scheduling.base import Scheduler
-from ekya.scheduling.problem import WindowSettings
+from ekya.scheduling.problem import Decision, Problem, WindowSettings
 
 T = TypeVar("T")
 #: Runs ``step`` once per argument tuple and returns the results in order.
@@ -82,7 +82,7 @@ def total_overheads(profiles: Sequence[StreamProfile]) -> dict[str, float]:
     return totals
 
 
-def play(problem: Any, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Any, float]) -> WindowOutcome:
+def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float]) -> WindowOutcome:
     """Play a window's timeline from the scheduler's first decision (a step of its own, so it can run as a task)."""
     return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
 

@@ -151,3 +151,15 @@ def test_calibrated_validation_charges_the_frozen_layers_pass_once(tiny_run):
     _, _, validation_seconds = run.costs.run_seconds(head, result, validation_size=20)
     assert validation_seconds == pytest.approx((head_rates["validation_feature"] + 4 * head_rates["validation"]) * 20)
     assert run.costs.run_seconds(head, SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[]), 20)[2] == 0.0
+
+
+def test_estimates_and_costs_never_train_a_model_until_a_job_starts(tiny_run):
+    run = tiny_run()
+    run.prepare()
+    profile = run.profile(1, "cam0")
+    retraining = run._retraining[(1, "cam0")]
+    assert all(retraining.trained(name) is None for name in run.retrain_configs)  # micro-profiling trained no full job
+    profile.outcomes.inference("half")  # measuring an inference factor trains nothing either
+    assert all(retraining.trained(name) is None for name in run.retrain_configs)
+    run.retrain(1, "cam0", "head")
+    assert retraining.trained("head") is not None and retraining.trained("all") is None
