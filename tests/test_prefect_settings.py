@@ -42,4 +42,4 @@ def test_a_run_from_the_repository_root_gets_them(monkeypatch):
     assert settings.home == Path(".prefect")
     assert settings.server.analytics_enabled is False
     assert settings.server.ephemeral.startup_timeout_seconds == 180
-    assert (ROOT / ".cache").is_dir()  # Prefect creates its home, but not the folder above it
+    assert (ROOT / settings.home).parent == ROOT  # Prefect creates its home, but not the folder above it
