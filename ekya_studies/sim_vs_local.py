@@ -5,12 +5,14 @@ retraining and inference) and once with ``executor=simulated`` replaying a trace
 from the same data. The local executor's windows are ``1 .. n`` (window 0 has nothing to learn
 from), the simulator's ``0 .. n``, so each pair is compared on the windows both ran.
 :func:`agreement_table` gives per point both mean accuracies and their difference in accuracy
-points; :func:`load_agreement_runs` reads the runs back from an MLflow sweep.
+points; :func:`load_agreement_runs` reads the runs back from an MLflow sweep, and
+:func:`write_agreement` writes the comparison of the newest sweep (``summary.md``, ``agreement.csv``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from ekya.errors import EkyaError
-from ekya.tracking.report import WINDOW_METRIC, markdown_table, scheduler_label
+from ekya_studies.report import WINDOW_METRIC, log_report, markdown_table, scheduler_label, select_sweeps
 
 EXECUTORS = ("local", "simulated")
 #: Columns of :func:`agreement_table`.
@@ -161,3 +163,20 @@ def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) 
     children = client.search_runs([found.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
     runs = [_run_from_mlflow(run, client) for run in children]
     return [run for run in runs if run is not None]
+
+
+def write_agreement(uri: str, experiment: str, output_dir: str, streams: int | None = None, windows: int | None = None) -> Path:
+    """``summary.md`` and ``agreement.csv`` of the newest sim-vs-local sweep, logged to it too."""
+    parent = select_sweeps(uri, experiment, all_sweeps=False)[0]
+    table, unmatched = agreement_table(load_agreement_runs(uri, experiment, parent))
+    note = (f"The same points run with `executor=local` (real retraining and inference) and `executor=simulated` (replaying "
+            f"the offline-profiled trace of the same data), MLflow experiment `{experiment}`, sweep `{parent}`."
+            + (f" {streams} streams; local windows 1-{windows}, simulated 0-{windows}, compared on the windows both ran."
+               if streams and windows else ""))
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "agreement.csv", index=False)
+    (folder / "summary.md").write_text(agreement_markdown(table, unmatched, note))
+    log_report(uri, parent, [folder / "summary.md", folder / "agreement.csv"])
+    print(agreement_markdown(table, unmatched), flush=True)
+    return folder / "summary.md"

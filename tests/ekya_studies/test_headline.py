@@ -3,8 +3,8 @@
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.tracking.readme import headline_markdown, replace_block, rewrite_block
-from ekya.tracking.report import ContentionGain, GpuSaving
+from ekya_studies.headline import headline_markdown, replace_block, rewrite_block
+from ekya_studies.report import ContentionGain, GpuSaving
 
 README = """# Project
 

@@ -3,7 +3,7 @@
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.tracking.sim_vs_local import ExecutorRun, agreement_lines, agreement_markdown, agreement_table
+from ekya_studies.sim_vs_local import ExecutorRun, agreement_lines, agreement_markdown, agreement_table
 
 
 def runs():

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from ekya.data.cache import write_text_atomically
 from ekya.errors import EkyaError
-from ekya.tracking.report import ContentionGain, GpuSaving
+from ekya_studies.report import ContentionGain, GpuSaving
 
 HEADLINE = "headline"
 
@@ -103,7 +103,7 @@ def headline_markdown(
 
     Args:
         gain: Ekya vs the best Uniform at the study's highest contention (None: not available).
-        savings: the study's GPU saving factors (see :func:`ekya.tracking.report.gpu_saving`).
+        savings: the study's GPU saving factors (see :func:`ekya_studies.report.gpu_saving`).
         setting: one line saying what was run (data, trace, executor).
         command: the command that regenerates the block.
         study: the study the numbers come from (its report is ``reports/<study>/summary.md``).
