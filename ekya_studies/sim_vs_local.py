@@ -30,8 +30,8 @@ AGREEMENT_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class ExecutorRun:
-    """One run of a point with one executor.
+class LoggedRun:
+    """A logged (MLflow) run of one point with one executor, as the comparison reads it back.
 
     Attributes:
         executor: ``local`` or ``simulated``.
@@ -61,7 +61,7 @@ def _window_range(windows: Sequence[int]) -> str:
     return ",".join(map(str, windows))
 
 
-def agreement_table(runs: Iterable[ExecutorRun]) -> tuple[pd.DataFrame, list[str]]:
+def agreement_table(runs: Iterable[LoggedRun]) -> tuple[pd.DataFrame, list[str]]:
     """Local vs simulated mean accuracy per point, over the windows both executors ran.
 
     Returns:
@@ -74,7 +74,7 @@ def agreement_table(runs: Iterable[ExecutorRun]) -> tuple[pd.DataFrame, list[str
     Raises:
         EkyaError: an executor other than local/simulated, or two runs of the same executor and point.
     """
-    by_point: dict[tuple[str, float, int], dict[str, ExecutorRun]] = {}
+    by_point: dict[tuple[str, float, int], dict[str, LoggedRun]] = {}
     for run in runs:
         if run.executor not in EXECUTORS:
             raise EkyaError(f"run {run.run_id or run.label}: executor {run.executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -136,7 +136,7 @@ def agreement_lines(table: pd.DataFrame, streams_windows: str = "") -> list[str]
     return [f"Simulator vs real execution{extra}, local - simulated mean accuracy: {', '.join(parts)} accuracy points."]
 
 
-def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
+def _run_from_mlflow(run: Any, client: MlflowClient) -> LoggedRun | None:
     params = run.data.params
     executor, scheduler = params.get("executor.name"), params.get("scheduler.name")
     if executor is None or scheduler is None:
@@ -144,7 +144,7 @@ def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
     history = client.get_metric_history(run.info.run_id, WINDOW_METRIC)
     if not history:
         return None
-    return ExecutorRun(
+    return LoggedRun(
         executor=executor,
         label=scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share")),
         gpus=float(params.get("resolved.gpus", params.get("gpus", "nan"))),
@@ -154,7 +154,7 @@ def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
     )
 
 
-def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> list[ExecutorRun]:
+def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> list[LoggedRun]:
     """The child runs of sweep ``parent_run_id`` that logged per-window accuracy."""
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
