@@ -29,7 +29,7 @@ bench: $(STAMP)  ## speed and quality figures (printed)
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m benchmarks.bench
 
-reproduce: $(STAMP)  ## every study on the built-in data (simulated executor over a cached trace), reports, README headline
+reproduce: $(STAMP)  ## every study on the built-in data (simulated executor over a cached trace), reports, reports/headline.md
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/python -m flows.reproduce
 

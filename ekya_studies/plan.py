@@ -28,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ekya.errors import EkyaError
 from ekya.profiling.trace import load_trace
-from ekya_studies.headline import replace_block
+from ekya_studies.headline import check_output
 from ekya_studies.report import select_sweeps
 from ekya_studies.sweeps import check_studies, plan_study
 
@@ -155,7 +155,7 @@ def build_plan(cfg: DictConfig, check_profile: Callable[[dict[str, Any]], Any]) 
 
     Raises:
         EkyaError: an unknown stage or study, a study neither run nor skipped, a malformed
-            override, a config that does not compose, or README markers missing.
+            override, a config that does not compose, or a headline output that cannot be a file.
     """
     options = OmegaConf.to_container(cfg, resolve=True)
     stages = _stages(options.get("stages"))
@@ -176,10 +176,7 @@ def build_plan(cfg: DictConfig, check_profile: Callable[[dict[str, Any]], Any]) 
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target <= 1:
         raise EkyaError(f"reports.accuracy_target={target!r}; valid: a fraction in [0, 1]")
     if "headline" in stages:
-        readme = Path(headline["readme"])
-        if not readme.is_file():
-            raise EkyaError(f"headline.readme={str(readme)!r} does not exist")
-        replace_block(readme.read_text(), "", where=str(readme))  # its markers are checked before any work
+        check_output(headline["output"])  # before any work
 
     common = [
         _override("tracking.uri", options["tracking"]["uri"]),
@@ -213,7 +210,7 @@ def build_plan(cfg: DictConfig, check_profile: Callable[[dict[str, Any]], Any]) 
         "reports": {"output_dir": str(reports["output_dir"]), "capacity_study": reports["capacity_study"], "accuracy_target": float(target)},
         "sim_vs_local": _sim_vs_local_plan(options, common, trace_overrides, trace_dir, sweep_root) if "sim_vs_local" in stages
         else {"experiment": options["sim_vs_local"]["experiment"]},
-        "headline": {"readme": str(headline["readme"]), "study": headline["study"], "command": str(headline["command"])},
+        "headline": {"output": str(headline["output"]), "study": headline["study"], "command": str(headline["command"])},
     }
 
 

@@ -9,8 +9,8 @@
    capacity table (``reports/capacity/capacity.md``);
 4. ``sim_vs_local``: :func:`run_sim_vs_local`: the same few points with the local and the
    simulated executor, and their differences (``reports/sim_vs_local/``);
-5. ``headline``: :func:`write_headline`: the README block between ``<!-- headline:begin -->``
-   and ``<!-- headline:end -->``.
+5. ``headline``: :func:`write_headline`: ``headline.output`` (``reports/headline.md``), a
+   generated file from the newest sweeps.
 
 What needs a config turned into objects or a Prefect flow run is passed in by the entry point
 (``flows/reproduce.py``): checking a point, running one, profiling the trace.
@@ -26,7 +26,7 @@ from ekya.errors import EkyaError
 from ekya.profiling.trace import load_trace
 from ekya.tracking.mlflow_logging import finish_sweep
 from ekya_studies.capacity import write_capacity
-from ekya_studies.headline import headline_markdown, rewrite_block
+from ekya_studies.headline import headline_markdown, write_headline_file
 from ekya_studies.report import gain_at_highest_contention, gpu_saving, load_sweep, panels, report_sweep, select_sweeps
 from ekya_studies.sim_vs_local import agreement_lines, agreement_table, load_agreement_runs, write_agreement
 from ekya_studies.sweeps import stamp_trace, trace_is_current
@@ -120,7 +120,7 @@ def run_sim_vs_local(settings: dict[str, Any], output_dir: str, run: RunConfig, 
 
 
 def write_headline(plan: dict[str, Any], wall_seconds: float | None) -> bool:
-    """Rewrite the README's headline block from the newest sweeps; returns whether it changed."""
+    """Write the headline file (``plan['headline']['output']``) from the newest sweeps; returns whether it changed."""
     uri, settings = plan["tracking_uri"], plan["headline"]
     frame = load_sweep(uri, settings["study"], all_sweeps=False).frame
     savings = [s for x, _, part in panels(frame) if x == "gpus" for s in gpu_saving(part)] if len(frame) else []
@@ -129,7 +129,7 @@ def write_headline(plan: dict[str, Any], wall_seconds: float | None) -> bool:
     try:
         parent = select_sweeps(uri, experiment, all_sweeps=False)[0]
     except EkyaError:
-        agreement: list[str] = []  # the comparison has not been run: the block says nothing about it
+        agreement: list[str] = []  # the comparison has not been run: the headline says nothing about it
     else:
         table, _ = agreement_table(load_agreement_runs(uri, experiment, parent))
         where = ", ".join(sorted({f"{r.streams} streams, windows {r.windows}" for r in table.itertuples()}))
@@ -140,6 +140,6 @@ def write_headline(plan: dict[str, Any], wall_seconds: float | None) -> bool:
                f"{profile['model']['name']}, {len(trace.holdout_profile().names)} retraining configurations, "
                f"simulated executor over an offline-profiled trace")
     text = headline_markdown(gain, savings, setting, settings["command"], settings["study"], agreement, wall_seconds)
-    changed = rewrite_block(settings["readme"], text)
-    print(f"[headline] {settings['readme']} {'updated' if changed else 'unchanged'}:\n{text}", flush=True)
+    changed = write_headline_file(settings["output"], text)
+    print(f"[headline] {settings['output']} {'updated' if changed else 'unchanged'}:\n{text}", flush=True)
     return changed

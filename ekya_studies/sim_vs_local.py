@@ -128,7 +128,7 @@ def agreement_markdown(table: pd.DataFrame, unmatched: Sequence[str] = (), note:
 
 
 def agreement_lines(table: pd.DataFrame, streams_windows: str = "") -> list[str]:
-    """One line for the README headline: the difference of each point."""
+    """One line for the headline (``reports/headline.md``): the difference of each point."""
     if not len(table):
         return []
     parts = [f"{r.label} {r.difference_points:+.2f}" for r in table.itertuples()]

@@ -1,7 +1,7 @@
-"""Entry point: every study of conf/experiment/ on the built-in data, its reports and the README headline.
+"""Entry point: every study of conf/experiment/ on the built-in data, its reports and reports/headline.md.
 
     make reproduce                                          # = python -m flows.reproduce
-    python -m flows.reproduce 'stages=[reports,headline]'   # reports and README from the newest sweeps
+    python -m flows.reproduce 'stages=[reports,headline]'   # reports and headline from the newest sweeps
     python -m flows.reproduce 'stages=[trace,sim_vs_local]' # the simulator-vs-local comparison alone
 
 Stages (conf/reproduce.yaml; see :mod:`ekya_studies.reproduce`): ``trace`` (the
@@ -10,7 +10,7 @@ simulated executor; a study is one MLflow sweep, the runs ``python -m flows.wind
 experiment=<study>`` logs, without per-run plots unless ``run_plots``, but all of its points run
 in this process, without a Prefect flow run each, which costs ~10 s per point), ``reports`` (the
 ``report`` flow per study, the capacity table), ``sim_vs_local`` (local runs are ``window-loop``
-flows) and ``headline``.
+flows) and ``headline`` (``reports/headline.md``, a generated file).
 
 Everything is composed and checked (:func:`ekya_studies.plan.build_plan`) before anything runs;
 bad input gets one ``error:`` line and exit status 2.

@@ -11,17 +11,11 @@ from ekya_studies.plan import available_studies, build_plan, check_inputs, compo
 from flows.config import build_offline_profiler
 from tests.flows.helpers import CONFIG_DIR
 
-README = "# Project\n\n<!-- headline:begin -->\n<!-- headline:end -->\n\nRest.\n"
-
-
 def plan_for(tmp_path, *overrides):
-    readme = tmp_path / "README.md"
-    if not readme.exists():
-        readme.write_text(README)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="reproduce", overrides=[
             f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"paths.cache_dir={tmp_path}/cache",
-            f"paths.data_dir={tmp_path}/data", f"sweeps_dir={tmp_path}/sweeps", f"headline.readme={readme}", *overrides,
+            f"paths.data_dir={tmp_path}/data", f"sweeps_dir={tmp_path}/sweeps", f"headline.output={tmp_path}/reports/headline.md", *overrides,
         ])
         return build_plan(cfg, build_offline_profiler)
 
@@ -116,10 +110,12 @@ def test_bad_options_are_refused_before_anything_runs(tmp_path, overrides, messa
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_a_readme_without_the_markers_is_refused_before_anything_runs(tmp_path):
-    (tmp_path / "README.md").write_text("# no markers\n")
-    with pytest.raises(EkyaError, match="has no `<!-- headline:begin -->`"):
-        plan_for(tmp_path, "stages=[headline]")
+def test_a_headline_output_that_is_a_folder_is_refused_before_anything_runs(tmp_path):
+    (tmp_path / "headline").mkdir()
+    with pytest.raises(EkyaError, match="headline.output=.* is a folder"):
+        plan_for(tmp_path, "stages=[headline]", f"headline.output={tmp_path}/headline")
+    assert plan_for(tmp_path, "stages=[headline]")["headline"]["output"] == f"{tmp_path}/reports/headline.md"
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "mlruns").exists()
 
 
 def test_stages_that_read_earlier_results_need_them(tmp_path):
