@@ -28,7 +28,7 @@ from ekya.profiling.trace import Trace, load_trace
 from ekya.inference.config import load_inference_space
 from ekya.models.golden import GOLDEN_MODEL_NAMES
 from ekya.models.factory import MODEL_NAMES
-from ekya.profiling.evaluation import ProfilerEvaluation, check_epochs
+from ekya_studies.profiler_fidelity import ProfilerEvaluation, check_epochs
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.profiling.offline import OfflineProfiler
 from ekya.profiling.throughput import scaling_table

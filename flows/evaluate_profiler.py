@@ -5,15 +5,13 @@
     python -m flows.evaluate_profiler model=shufflenet_v2_x0_5 profiler.curve_family=inverse
 
 For every stream, window k >= 1, retraining configuration and epochs setting: the profiler's
-estimate against full retraining (see :mod:`ekya.profiling.evaluation`). One MLflow run in
+estimate against full retraining (see :mod:`ekya_studies.profiler_fidelity`). One MLflow run in
 experiment ``evaluate_profiler``: error and cost metrics, ``profiler_errors.csv`` and
 ``plots/profiler_error.png``; the summary table with the paper's targets is printed.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -22,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ekya.profiling.evaluation import ProfilerEvaluation, error_figure, summary_metrics, summary_text
 from ekya.tracking.mlflow_logging import RunLogger, flatten
+from ekya_studies.profiler_fidelity import ProfilerEvaluation, describe, log_results, run_name_and_tags, summary_text
 from flows.config import build_profiler_evaluation
 from flows.errors import exit_on_bad_input
 
@@ -38,41 +36,17 @@ def evaluate_stream(evaluation: ProfilerEvaluation, stream: str) -> pd.DataFrame
     return evaluation.evaluate_stream(stream)
 
 
-def log_results(logger: RunLogger, table: pd.DataFrame, window_seconds: float, gpus: float) -> dict[str, float]:
-    """Log the metrics, ``profiler_errors.csv`` and ``plots/profiler_error.png``; returns the metrics."""
-    import matplotlib.pyplot as plt
-
-    metrics = summary_metrics(table, window_seconds, gpus)
-    logger.log_metrics(metrics)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "profiler_errors.csv"
-        table.to_csv(path, index=False)
-        logger.log_file("", path)
-    figure = error_figure(table)
-    logger.log_figure("plots/profiler_error.png", figure)
-    plt.close(figure)
-    return metrics
-
-
 @flow(name="evaluate-profiler")
 def evaluate_profiler(config: dict[str, Any]) -> dict[str, float]:
     """Evaluate the micro-profiler on the configured dataset; returns the logged metrics."""
     evaluation = build_profiler_evaluation(config)
-    gpus = float(config["gpus"])
-    print(
-        f"evaluating the micro-profiler on {len(evaluation.stream_names)} streams x {max(evaluation.windows.values()) - 1} "
-        f"windows x {len(evaluation.retrain_configs)} configurations x epochs {evaluation.epochs} "
-        f"({evaluation.num_cells} cells) with {evaluation.model.name}; cells in {evaluation.output}",
-        flush=True,
-    )
-    tags = {"dataset": str(config["dataset"].get("name", "dataset")), "model": evaluation.model.name,
-            "curve_family": evaluation.profiler.curve_family}
-    run_name = f"{evaluation.profiler.curve_family} epochs={','.join(map(str, evaluation.epochs))} streams={len(evaluation.stream_names)}"
+    print(describe(evaluation), flush=True)
+    run_name, tags = run_name_and_tags(evaluation, str(config["dataset"].get("name", "dataset")))
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags) as logger:
         prepare(evaluation)
         # Streams run one after another: training seeds the global torch RNG.
         table = pd.concat([evaluate_stream(evaluation, stream) for stream in evaluation.stream_names], ignore_index=True)
-        metrics = log_results(logger, table, evaluation.source.window_seconds, gpus)
+        metrics = log_results(logger, table, evaluation.source.window_seconds, float(config["gpus"]))
     print(summary_text(metrics))
     print(f"{evaluation.trainings_run} trainings run, the rest resumed (MLflow run {logger.run_id})")
     return metrics

@@ -7,12 +7,11 @@
 Reads every child run of the experiment's sweeps (newest run per point), writes one PNG per
 panel (accuracy vs the swept knob, one line per scheduler) and ``summary.md`` (tables, the GPU
 saving factor, Ekya's gain at the highest contention, skipped runs) under ``report.output_dir``,
-and logs them as artifacts (``report/``) of the newest sweep's parent run.
+and logs them as artifacts (``report/``) of the newest sweep's parent run (see :mod:`ekya_studies.report`).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ekya.errors import EkyaError
-from ekya.tracking.report import SweepRuns, load_sweep, log_report, select_sweeps, write_report
+from ekya_studies.report import SweepRuns, load_sweep, publish_report, select_sweeps, write_report
+from flows.errors import exit_on_bad_input
 
 SWEEP_CHOICES = ("all", "latest")
 
@@ -64,12 +64,7 @@ def report(
     """Write the report of ``experiment``'s sweeps to ``output_dir``; returns the written files."""
     runs = load(tracking_uri, experiment, parent_run_id, all_sweeps)
     paths = write(runs, output_dir)
-    for skipped in runs.skipped:
-        print(f"skipped {skipped}", flush=True)
-    if log_to_mlflow:
-        log_report(tracking_uri, runs.parent_run_ids[0], paths)
-    print(f"{len(runs.frame)} runs of {len(runs.parent_run_ids)} sweep(s), {len(runs.skipped)} skipped; "
-          f"wrote {', '.join(p.name for p in paths)} to {output_dir}", flush=True)
+    publish_report(runs, paths, output_dir, log_to_mlflow)
     return [str(p) for p in paths]
 
 
@@ -80,12 +75,9 @@ def run_report(options: dict[str, Any]) -> list[str]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="report")
+@exit_on_bad_input
 def main(cfg: DictConfig) -> None:
-    try:
-        run_report(report_options(cfg))
-    except EkyaError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_report(report_options(cfg))
 
 
 if __name__ == "__main__":

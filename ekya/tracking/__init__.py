@@ -1,1 +1,1 @@
-"""MLflow logging and reading runs back for comparisons and plots."""
+"""MLflow logging of runs and sweeps (the studies read them back: ``ekya_studies.report``)."""

@@ -14,8 +14,9 @@ from omegaconf import OmegaConf
 
 from ekya.errors import EkyaError
 from ekya.tracking.mlflow_logging import RunLogger
+from ekya_studies.profiler_fidelity import log_results
 from flows.config import build_profiler_evaluation
-from flows.evaluate_profiler import evaluate_profiler, log_results
+from flows.evaluate_profiler import evaluate_profiler
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT
 
 TINY = [

@@ -1,4 +1,4 @@
-"""Reports and capacity tables of a real (tiny) sweep of the window loop, and the study yamls."""
+"""The report flow on a real (tiny) sweep of window-loop flow runs, its command line, and the study yamls."""
 
 import os
 import subprocess
@@ -8,30 +8,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from ekya.profiling.trace import write_trace
 from ekya.tracking.mlflow_logging import RunLogger
-from flows.capacity import capacity
 from flows.report import report_options, run_report
 from flows.window_loop import run_config
+from tests.ekya_studies.helpers import POINTS, tiny_trace
 from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT, compose_config
 
 STUDIES = ("streams_sweep", "gpus_sweep", "capacity", "ablation", "window_length", "delta_sweep", "noise_sweep")
-POINTS = [("thief", 1), ("thief", 2), ("uniform", 1), ("uniform", 2)]
-
-
-def tiny_trace(root):
-    """3 streams, 2 windows of 100 s, 3 retraining configurations (c2 is the most accurate and costly)."""
-    streams = ["cam0", "cam1", "cam2"]
-    retrain = []
-    for s, stream in enumerate(streams):
-        retrain.append({"stream": stream, "window": -1, "config": "base", "gpu_seconds": 0.0, "accuracy": 0.5 - 0.05 * s})
-        for window in range(2):
-            for k in range(3):
-                retrain.append({"stream": stream, "window": window, "config": f"c{k}", "gpu_seconds": 30.0 + 40.0 * k,
-                                "accuracy": 0.6 + 0.1 * k - 0.02 * s})
-    inference = [{"stream": "*", "config": "i0", "demand_gpu": 0.1, "accuracy_factor": 0.8},
-                 {"stream": "*", "config": "i1", "demand_gpu": 0.3, "accuracy_factor": 1.0}]
-    return write_trace(root, 100.0, streams, retrain, inference, delta=0.1, uniform_configs={"high": "c2", "low": "c0"})
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +60,6 @@ def test_report_writes_figures_and_summary_and_logs_them_to_the_sweep(sweep):
     (parent,) = client.search_runs([experiment], filter_string="tags.`ekya.sweep_parent` = 'true'")
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert logged == {"report/accuracy_vs_gpus.png", "report/summary.md"}
-
-
-def test_capacity_table_of_the_sweep(sweep):
-    tmp_path, uri, accuracy, _ = sweep
-    target = (accuracy[("thief", 1)] + accuracy[("uniform", 1)]) / 2  # thief reaches it on 1 GPU, Uniform does not
-    assert accuracy[("thief", 1)] > accuracy[("uniform", 1)]
-    path = capacity(uri, "gpus_sweep", target, str(tmp_path / "capacity"))
-    text = path.read_text()
-    assert "| Ekya | >= 3 |" in text
-    expected_uniform_2 = ">= 3" if accuracy[("uniform", 2)] >= target else "0"
-    assert f"| Uniform (Cfg 1, 50%) | 0 | {expected_uniform_2} |" in text
-    assert (tmp_path / "capacity" / "capacity.csv").exists()
 
 
 def cli(tmp_path, module, *overrides):

@@ -1,139 +1,40 @@
-"""`make reproduce`: the plan (which studies and points), the cached trace, the headline, bad input."""
+"""`python -m flows.reproduce`: a tiny reproduction end to end, and bad input exits 2 with one line."""
 
-import itertools
-import re
+import os
 import subprocess
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from ekya.errors import EkyaError
-from ekya.tracking.report import gain_at_highest_contention, load_sweep
-from ekya.tracking.studies import stamp_trace
-from flows import reproduce as reproduce_module
-from flows.reproduce import (
-    available_studies, build_plan, check_inputs, compose_plain, compose_points, ensure_trace, run_study, write_headline,
-)
-from tests.flows.helpers import CONFIG_DIR, PROJECT_ROOT, compose_config
-from tests.flows.test_report import tiny_trace
+from ekya_studies.report import load_sweep
+from tests.ekya_studies.helpers import tiny_trace
+from tests.flows.helpers import PROJECT_ROOT
 
-README = "# Project\n\n<!-- headline:begin -->\n<!-- headline:end -->\n\nRest.\n"
+OTHER_STUDIES = "paper_example,streams_sweep,capacity,ablation,window_length,delta_sweep,noise_sweep"
 
 
-def plan_for(tmp_path, *overrides):
-    readme = tmp_path / "README.md"
-    if not readme.exists():
-        readme.write_text(README)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="reproduce", overrides=[
-            f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"paths.cache_dir={tmp_path}/cache",
-            f"paths.data_dir={tmp_path}/data", f"sweeps_dir={tmp_path}/sweeps", f"headline.readme={readme}", *overrides,
-        ])
-        return build_plan(cfg)
-
-
-def own_sweep_params(study):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={study}"], return_hydra_config=True)
-    return {key: str(value).split(",") for key, value in cfg.hydra.sweeper.params.items()}
-
-
-def value_of(config, key):
-    for part in key.split("."):
-        config = config[part]
-    return config["name"] if isinstance(config, dict) else config
-
-
-@pytest.fixture(scope="module")
-def plan(tmp_path_factory):
-    return plan_for(tmp_path_factory.mktemp("reproduce"))
-
-
-def test_every_study_but_the_worked_example_runs_on_the_reproduction_trace(plan):
-    names = [study["name"] for study in plan["studies"]]
-    assert sorted(names) == sorted(set(available_studies()) - {"paper_example"})
-    for study in plan["studies"]:
-        assert len(study["configs"]) == len(study["points"]) == len(set(study["points"])) > 0
-        for config in study["configs"]:
-            assert config["executor"]["name"] == "simulated"
-            assert config["executor"]["trace"] == plan["trace"]["dir"]
-            assert config["tracking"]["experiment"] == study["name"]
-        assert study["sweep_dir"].endswith(study["name"])
-    assert plan["trace"]["profile"]["output"] == plan["trace"]["dir"]
-    assert plan["trace"]["profile"]["dataset"]["num_streams"] >= 10
-
-
-@pytest.mark.parametrize("study", ["streams_sweep", "gpus_sweep", "capacity", "ablation", "delta_sweep", "noise_sweep"])
-def test_a_study_holds_every_point_of_its_yaml_sweep(plan, study):
-    params = own_sweep_params(study)
-    (entry,) = [s for s in plan["studies"] if s["name"] == study]
-    seen = {tuple(str(value_of(c, key)) for key in params) for c in entry["configs"]}
-    for values in itertools.product(*params.values()):
-        assert tuple(values) in seen, f"{study}: missing {dict(zip(params, values))}"
-
-
-def test_the_uniform_variants_of_the_yaml_headers_are_run_too(plan):
-    (gpus,) = [s for s in plan["studies"] if s["name"] == "gpus_sweep"]
-    uniform = {(c["scheduler"]["retrain_config"], c["scheduler"]["inference_share"], c["gpus"])
-               for c in gpus["configs"] if c["scheduler"]["name"] == "uniform"}
-    assert uniform == set(itertools.product(["high", "low"], [0.3, 0.5, 0.9], [1, 2, 3, 4, 6, 8]))
-    (window,) = [s for s in plan["studies"] if s["name"] == "window_length"]
-    assert sorted({c["executor"]["window_seconds"] for c in window["configs"]}) == [8, 17, 25, 33, 50]
-    assert {c["scheduler"]["name"] for c in window["configs"]} == {"thief", "fair", "uniform"}
-
-
-def test_fast_composition_gives_the_configs_hydra_composes(plan, tmp_path):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        base = [f"paths.cache_dir={tmp_path}", "experiment=noise_sweep"]
-        points = [("scheduler=thief", "executor.estimate_noise_std=5", "seed=2"),
-                  ("scheduler=uniform", "scheduler.retrain_config=low", "scheduler.inference_share=0.3", "delta=0.5")]
-        assert compose_points(base, points, "test") == [compose_plain("config", [*base, *p], "test") for p in points]
-        with pytest.raises(EkyaError, match="test, point gpuz=2"):
-            compose_points(base, [("gpuz=2",)], "test")
-
-
-def test_sim_vs_local_runs_the_same_points_with_both_executors(plan):
-    settings = plan["sim_vs_local"]
-    assert len(settings["points"]) >= 2
-    for point in settings["points"]:
-        simulated, local = point["simulated"], point["local"]
-        assert (simulated["executor"]["name"], local["executor"]["name"]) == ("simulated", "local")
-        assert simulated["scheduler"] == local["scheduler"]
-        assert simulated["streams"] == local["streams"] == settings["streams"]
-        assert simulated["gpus"] == local["gpus"]
-        assert simulated["windows"] == local["windows"] + 1 == settings["windows"] + 1  # the simulator also plays window 0
-        assert local["dataset"] == plan["trace"]["profile"]["dataset"]
-        assert local["retrain_space"] == plan["trace"]["profile"]["retrain_space"]
-        assert local["profiler"]["name"] == "oracle"
-        assert simulated["tracking"]["experiment"] == local["tracking"]["experiment"] == "sim_vs_local"
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (["stages=[studies,bogus]"], "unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, headline"),
-    (["~studies.delta_sweep"], "studies neither run nor skipped: delta_sweep"),
-    (["+studies.nope=[]"], "unknown study 'nope'"),
-    (['studies.ablation=[["gpus=interval(1,2)"]]'], "only comma-separated sweeps"),
-    (["reports.accuracy_target=70"], "reports.accuracy_target=70; valid: a fraction in [0, 1]"),
-    (["headline.study=paper_example"], "headline.study='paper_example' is not a study that is run"),
-])
-def test_bad_options_are_refused_before_anything_runs(tmp_path, overrides, message):
-    with pytest.raises(EkyaError, match=re.escape(message)):
-        plan_for(tmp_path, "stages=[reports]", *overrides)
-    assert not (tmp_path / "mlruns").exists()
-
-
-def test_a_readme_without_the_markers_is_refused_before_anything_runs(tmp_path):
-    (tmp_path / "README.md").write_text("# no markers\n")
-    with pytest.raises(EkyaError, match="has no `<!-- headline:begin -->`"):
-        plan_for(tmp_path, "stages=[headline]")
-
-
-def test_stages_that_read_earlier_results_need_them(tmp_path):
-    with pytest.raises(EkyaError, match="no MLflow experiment 'streams_sweep'"):
-        check_inputs(plan_for(tmp_path, "stages=[reports]"))
-    with pytest.raises(EkyaError, match=r"trace folder .*/traces/reproduce does not exist.*; add the stage `trace` to profile it"):
-        check_inputs(plan_for(tmp_path, "stages=[headline]"))
+@pytest.mark.slow
+def test_a_tiny_reproduction_runs_a_study_writes_its_reports_and_the_headline(tmp_path):
+    trace = tiny_trace(tmp_path / "trace")
+    reports = tmp_path / "reports"
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.reproduce", "stages=[studies,reports,headline]", f"trace.output={trace}",
+         "~studies", '+studies={gpus_sweep:[["scheduler=uniform"]]}', f"skip_studies=[{OTHER_STUDIES}]",
+         "~sweep_changes", '+sweep_changes={gpus_sweep:["gpus=1,2","streams=null"]}', "reports.capacity_study=gpus_sweep",
+         f"reports.output_dir={reports}", f"headline.output={reports}/headline.md", f"sweeps_dir={tmp_path}/sweeps",
+         f"tracking.uri={uri}", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/outputs"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=dict(os.environ, HYDRA_FULL_ERROR="0"), timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "gpus_sweep   8/8  scheduler=uniform gpus=2" in result.stdout  # thief, fair, no_retrain, uniform x 1, 2 GPUs
+    runs = load_sweep(uri, "gpus_sweep")
+    assert len(runs.parent_run_ids) == 1 and len(runs.frame) == 8 and not runs.skipped
+    assert {p.name for p in (reports / "gpus_sweep").iterdir()} == {"accuracy_vs_gpus.png", "summary.md"}
+    assert "| Ekya |" in (reports / "capacity" / "capacity.md").read_text()
+    headline = (reports / "headline.md").read_text()
+    assert headline.startswith("<!-- Generated by `make reproduce`: do not edit")
+    assert "Setting: built-in synthetic data, 3 streams x 2 windows of 100 s" in headline
 
 
 def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
@@ -145,45 +46,3 @@ def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, headline"
     ]
-
-
-def test_a_trace_of_the_same_settings_is_not_profiled_again(tmp_path, monkeypatch, capsys):
-    calls = []
-
-    def fake_profile(config):
-        calls.append(config)
-        for name in ("trace.yaml", "retrain.csv", "inference.csv"):
-            (tmp_path / name).write_text("x")
-
-    monkeypatch.setattr(reproduce_module, "profile_offline", fake_profile)
-    trace = {"dir": str(tmp_path), "profile": {"output": str(tmp_path)}, "settings": {"dataset": {"num_streams": 10}}}
-    ensure_trace(trace)
-    assert len(calls) == 1
-    ensure_trace(trace)
-    assert len(calls) == 1 and "up to date" in capsys.readouterr().out
-    ensure_trace({**trace, "settings": {"dataset": {"num_streams": 12}}})
-    assert len(calls) == 2
-
-
-def test_the_headline_is_the_reports_number_written_between_the_markers(tmp_path):
-    trace = tiny_trace(tmp_path / "trace")
-    stamp_trace(trace, {})
-    points = [("thief", 1), ("uniform", 1), ("thief", 2), ("uniform", 2)]
-    configs = [compose_config(tmp_path, "experiment=gpus_sweep", f"executor.trace={trace}", "streams=null",
-                              f"scheduler={s}", f"gpus={g}") for s, g in points]
-    study = {"name": "gpus_sweep", "configs": configs, "points": [f"scheduler={s} gpus={g}" for s, g in points],
-             "sweep_dir": str(tmp_path / "sweeps" / "gpus_sweep")}
-    run_study.fn(study, run_plots=False)
-    readme = tmp_path / "README.md"
-    readme.write_text(README)
-    uri = configs[0]["tracking"]["uri"]
-    plan = {"tracking_uri": uri, "headline": {"readme": str(readme), "study": "gpus_sweep", "command": "make reproduce"},
-            "sim_vs_local": {"experiment": "sim_vs_local"}, "trace": {"dir": str(trace), "profile": {"model": {"name": "resnet18"}}}}
-    assert write_headline(plan, wall_seconds=None) is True
-    gain = gain_at_highest_contention(load_sweep(uri, "gpus_sweep", all_sweeps=False).frame)
-    text = readme.read_text()
-    assert text.startswith("# Project\n\n<!-- headline:begin -->\nHeadline numbers (built-in synthetic data, 3 streams x 2 windows")
-    assert f"**{gain.gain_points:+.2f} accuracy points** at streams=3, gpus=1" in text
-    assert "GPU saving factor: **" in text and "Generated by `make reproduce`; do not edit by hand." in text
-    assert text.endswith("<!-- headline:end -->\n\nRest.\n")
-    assert write_headline(plan, wall_seconds=None) is False  # same numbers: the file is left alone

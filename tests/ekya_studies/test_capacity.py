@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.tracking.capacity import capacity_markdown, capacity_table
+from ekya.tracking.mlflow_logging import RunLogger
+from ekya_studies.capacity import capacity_markdown, capacity_table, write_capacity
+from tests.ekya_studies.helpers import tiny_gpus_sweep
 
 # accuracy[scheduler][gpus] over streams 2, 4, 6, 8
 ACCURACY = {
@@ -55,3 +57,32 @@ def test_capacity_for_one_gpu_count_and_markdown(sweep):
 def test_bad_capacity_requests_say_what_is_valid(sweep, target, gpus, message):
     with pytest.raises(EkyaError, match=message):
         capacity_table(sweep, target, gpus)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """A 4-point sweep of experiment gpus_sweep (thief and Uniform x 1, 2 GPUs) plus a run that logged nothing."""
+    tmp_path = tmp_path_factory.mktemp("capacity")
+    uri, accuracy = tiny_gpus_sweep(tmp_path)
+    with RunLogger(uri, "gpus_sweep", "interrupted point", {"scheduler.name": "fair"}, {}, str(tmp_path / "sweeps" / "gpus_sweep")):
+        pass
+    return tmp_path, uri, accuracy
+
+
+def test_capacity_table_of_the_sweep(tiny_sweep):
+    tmp_path, uri, accuracy = tiny_sweep
+    target = (accuracy[("thief", 1)] + accuracy[("uniform", 1)]) / 2  # thief reaches it on 1 GPU, Uniform does not
+    assert accuracy[("thief", 1)] > accuracy[("uniform", 1)]
+    path = write_capacity(uri, "gpus_sweep", target, str(tmp_path / "capacity"))
+    text = path.read_text()
+    assert "| Ekya | >= 3 |" in text
+    expected_uniform_2 = ">= 3" if accuracy[("uniform", 2)] >= target else "0"
+    assert f"| Uniform (Cfg 1, 50%) | 0 | {expected_uniform_2} |" in text
+    assert "Skipped runs:\n- interrupted point (" in text
+    assert (tmp_path / "capacity" / "capacity.csv").exists()
+
+
+def test_capacity_of_an_experiment_without_runs_is_a_clear_error(tiny_sweep):
+    _, uri, _ = tiny_sweep
+    with pytest.raises(EkyaError, match="no MLflow experiment 'ablation'"):
+        write_capacity(uri, "ablation", 0.5, "unused")

@@ -10,7 +10,8 @@ The figures plot accuracy (in %) against whichever knob the sweep varied, one li
 scheduler, with the schedulers named as in the paper ("Ekya", "Uniform (Cfg 1, 50%)", ...).
 :func:`gpu_saving` and :func:`gain_at_highest_contention` compute the paper's two headline
 numbers: the GPUs the best baseline needs to match Ekya, and Ekya's accuracy gain over the
-best Uniform configuration where resources are scarcest.
+best Uniform configuration where resources are scarcest. :func:`report_sweep` writes a sweep's
+figures and ``summary.md`` and logs them to its parent run.
 """
 
 from __future__ import annotations
@@ -559,3 +560,32 @@ def log_report(tracking_uri: str, run_id: str, paths: Iterable[str | Path], arti
     client = MlflowClient(tracking_uri=tracking_uri)
     for path in paths:
         client.log_artifact(run_id, str(path), artifact_dir)
+
+
+def publish_report(runs: SweepRuns, paths: Sequence[Path], output_dir: str | Path, log_to_mlflow: bool = True) -> None:
+    """After :func:`write_report`: list the skipped runs, log the files to the newest sweep's parent run, say what was written."""
+    for skipped in runs.skipped:
+        print(f"skipped {skipped}", flush=True)
+    if log_to_mlflow:
+        log_report(runs.tracking_uri, runs.parent_run_ids[0], paths)
+    print(f"{len(runs.frame)} runs of {len(runs.parent_run_ids)} sweep(s), {len(runs.skipped)} skipped; "
+          f"wrote {', '.join(p.name for p in paths)} to {output_dir}", flush=True)
+
+
+def report_sweep(
+    tracking_uri: str,
+    experiment: str,
+    output_dir: str,
+    parent_run_id: str | None = None,
+    all_sweeps: bool = True,
+    log_to_mlflow: bool = True,
+) -> list[Path]:
+    """The report of ``experiment``'s sweeps (see :func:`load_sweep`) in ``output_dir``, logged to MLflow; returns the files.
+
+    Raises:
+        EkyaError: as :func:`select_sweeps`.
+    """
+    runs = load_sweep(tracking_uri, experiment, parent_run_id, all_sweeps)
+    paths = write_report(runs, output_dir)
+    publish_report(runs, paths, output_dir, log_to_mlflow)
+    return paths

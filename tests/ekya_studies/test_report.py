@@ -7,13 +7,14 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.tracking.mlflow_logging import RunLogger
-from ekya.tracking.report import (
+from ekya_studies.report import (
     gain_at_highest_contention,
     gpu_saving,
     gpus_to_reach,
     load_sweep,
     log_report,
     panels,
+    report_sweep,
     scheduler_label,
     summary_markdown,
     write_report,
@@ -23,7 +24,7 @@ from ekya.tracking.report import (
 def log_point(uri, experiment, sweep_dir, scheduler, gpus, accuracy, streams=4, **params):
     """One child run as the window loop logs it: params, two windows of accuracy, the summary."""
     all_params = {"scheduler.name": scheduler, "streams": streams, "gpus": gpus, "seed": 0, "resolved.gpus": float(gpus),
-                  "resolved.delta": 0.1, "executor.estimate_noise_std": 0.0, **params}
+                  "resolved.delta": 0.1, "profiler.noise_std": 0.0, **params}
     with RunLogger(uri, experiment, f"{scheduler} gpus={gpus}", all_params, {"dataset": "trace"}, sweep_dir) as logger:
         logger.log_metrics({"accuracy/mean": accuracy - 0.1}, step=0)
         logger.log_metrics({"accuracy/mean": accuracy + 0.1}, step=1)
@@ -177,3 +178,18 @@ def test_sweep_without_a_swept_knob_gets_a_bar_chart(store, tmp_path):
     paths = write_report(runs, tmp_path / "bars")
     assert [p.name for p in paths] == ["accuracy_by_scheduler.png", "summary.md"]
     assert "| Ekya | 65.00 |" in summary_markdown(runs)
+
+
+def test_report_sweep_writes_logs_and_says_what_it_wrote(store, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    uri, broken = store
+    old = load_sweep(uri, "study").parent_run_ids[1]
+    paths = report_sweep(uri, "study", str(tmp_path / "old"), parent_run_id=old)
+    assert [p.name for p in paths] == ["accuracy_vs_gpus.png", "summary.md"]
+    logged = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(old, "report")}
+    assert logged == {"report/accuracy_vs_gpus.png", "report/summary.md"}
+    printed = capsys.readouterr().out
+    assert f"3 runs of 1 sweep(s), 0 skipped; wrote accuracy_vs_gpus.png, summary.md to {tmp_path / 'old'}" in printed
+    report_sweep(uri, "study", str(tmp_path / "new"), all_sweeps=False, log_to_mlflow=False)
+    assert f"skipped crashed point ({broken})" in capsys.readouterr().out

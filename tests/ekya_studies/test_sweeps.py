@@ -7,7 +7,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ekya.errors import EkyaError
-from ekya.tracking.studies import (
+from ekya_studies.sweeps import (
     TRACE_STAMP, check_studies, expand_sweep, merge_sweep, plan_study, stamp_trace, trace_is_current,
 )
 

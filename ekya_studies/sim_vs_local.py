@@ -5,12 +5,14 @@ retraining and inference) and once with ``executor=simulated`` replaying a trace
 from the same data. The local executor's windows are ``1 .. n`` (window 0 has nothing to learn
 from), the simulator's ``0 .. n``, so each pair is compared on the windows both ran.
 :func:`agreement_table` gives per point both mean accuracies and their difference in accuracy
-points; :func:`load_agreement_runs` reads the runs back from an MLflow sweep.
+points; :func:`load_agreement_runs` reads the runs back from an MLflow sweep, and
+:func:`write_agreement` writes the comparison of the newest sweep (``summary.md``, ``agreement.csv``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from ekya.errors import EkyaError
-from ekya.tracking.report import WINDOW_METRIC, markdown_table, scheduler_label
+from ekya_studies.report import WINDOW_METRIC, log_report, markdown_table, scheduler_label, select_sweeps
 
 EXECUTORS = ("local", "simulated")
 #: Columns of :func:`agreement_table`.
@@ -28,8 +30,8 @@ AGREEMENT_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class ExecutorRun:
-    """One run of a point with one executor.
+class LoggedRun:
+    """A logged (MLflow) run of one point with one executor, as the comparison reads it back.
 
     Attributes:
         executor: ``local`` or ``simulated``.
@@ -59,7 +61,7 @@ def _window_range(windows: Sequence[int]) -> str:
     return ",".join(map(str, windows))
 
 
-def agreement_table(runs: Iterable[ExecutorRun]) -> tuple[pd.DataFrame, list[str]]:
+def agreement_table(runs: Iterable[LoggedRun]) -> tuple[pd.DataFrame, list[str]]:
     """Local vs simulated mean accuracy per point, over the windows both executors ran.
 
     Returns:
@@ -72,7 +74,7 @@ def agreement_table(runs: Iterable[ExecutorRun]) -> tuple[pd.DataFrame, list[str
     Raises:
         EkyaError: an executor other than local/simulated, or two runs of the same executor and point.
     """
-    by_point: dict[tuple[str, float, int], dict[str, ExecutorRun]] = {}
+    by_point: dict[tuple[str, float, int], dict[str, LoggedRun]] = {}
     for run in runs:
         if run.executor not in EXECUTORS:
             raise EkyaError(f"run {run.run_id or run.label}: executor {run.executor!r}; valid: {', '.join(EXECUTORS)}")
@@ -126,7 +128,7 @@ def agreement_markdown(table: pd.DataFrame, unmatched: Sequence[str] = (), note:
 
 
 def agreement_lines(table: pd.DataFrame, streams_windows: str = "") -> list[str]:
-    """One line for the README headline: the difference of each point."""
+    """One line for the headline (``reports/headline.md``): the difference of each point."""
     if not len(table):
         return []
     parts = [f"{r.label} {r.difference_points:+.2f}" for r in table.itertuples()]
@@ -134,7 +136,7 @@ def agreement_lines(table: pd.DataFrame, streams_windows: str = "") -> list[str]
     return [f"Simulator vs real execution{extra}, local - simulated mean accuracy: {', '.join(parts)} accuracy points."]
 
 
-def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
+def _run_from_mlflow(run: Any, client: MlflowClient) -> LoggedRun | None:
     params = run.data.params
     executor, scheduler = params.get("executor.name"), params.get("scheduler.name")
     if executor is None or scheduler is None:
@@ -142,7 +144,7 @@ def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
     history = client.get_metric_history(run.info.run_id, WINDOW_METRIC)
     if not history:
         return None
-    return ExecutorRun(
+    return LoggedRun(
         executor=executor,
         label=scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share")),
         gpus=float(params.get("resolved.gpus", params.get("gpus", "nan"))),
@@ -152,7 +154,7 @@ def _run_from_mlflow(run: Any, client: MlflowClient) -> ExecutorRun | None:
     )
 
 
-def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> list[ExecutorRun]:
+def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> list[LoggedRun]:
     """The child runs of sweep ``parent_run_id`` that logged per-window accuracy."""
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
@@ -161,3 +163,20 @@ def load_agreement_runs(tracking_uri: str, experiment: str, parent_run_id: str) 
     children = client.search_runs([found.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
     runs = [_run_from_mlflow(run, client) for run in children]
     return [run for run in runs if run is not None]
+
+
+def write_agreement(uri: str, experiment: str, output_dir: str, streams: int | None = None, windows: int | None = None) -> Path:
+    """``summary.md`` and ``agreement.csv`` of the newest sim-vs-local sweep, logged to it too."""
+    parent = select_sweeps(uri, experiment, all_sweeps=False)[0]
+    table, unmatched = agreement_table(load_agreement_runs(uri, experiment, parent))
+    note = (f"The same points run with `executor=local` (real retraining and inference) and `executor=simulated` (replaying "
+            f"the offline-profiled trace of the same data), MLflow experiment `{experiment}`, sweep `{parent}`."
+            + (f" {streams} streams; local windows 1-{windows}, simulated 0-{windows}, compared on the windows both ran."
+               if streams and windows else ""))
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "agreement.csv", index=False)
+    (folder / "summary.md").write_text(agreement_markdown(table, unmatched, note))
+    log_report(uri, parent, [folder / "summary.md", folder / "agreement.csv"])
+    print(agreement_markdown(table, unmatched), flush=True)
+    return folder / "summary.md"

@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -68,6 +69,7 @@ from ekya.models.factory import EdgeModel
 from ekya.models.predict import evaluate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
 from ekya.profiling.offline import RetrainingStudy, safe_file_name
+from ekya.tracking.mlflow_logging import RunLogger
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import retrain
 
@@ -507,3 +509,34 @@ class ProfilerEvaluation(RetrainingStudy):
     def run(self) -> pd.DataFrame:
         """The error table of every evaluated stream."""
         return pd.concat([self.evaluate_stream(stream) for stream in self.stream_names], ignore_index=True)
+
+
+# -- logging ----------------------------------------------------------------------------------
+def describe(evaluation: ProfilerEvaluation) -> str:
+    """One line: what the evaluation covers and where its cells are kept."""
+    return (f"evaluating the micro-profiler on {len(evaluation.stream_names)} streams x {max(evaluation.windows.values()) - 1} "
+            f"windows x {len(evaluation.retrain_configs)} configurations x epochs {evaluation.epochs} "
+            f"({evaluation.num_cells} cells) with {evaluation.model.name}; cells in {evaluation.output}")
+
+
+def run_name_and_tags(evaluation: ProfilerEvaluation, dataset: str) -> tuple[str, dict[str, str]]:
+    """The MLflow run's name and tags (dataset, model, curve family)."""
+    curve_family = evaluation.profiler.curve_family
+    name = f"{curve_family} epochs={','.join(map(str, evaluation.epochs))} streams={len(evaluation.stream_names)}"
+    return name, {"dataset": dataset, "model": evaluation.model.name, "curve_family": curve_family}
+
+
+def log_results(logger: RunLogger, table: pd.DataFrame, window_seconds: float, gpus: float) -> dict[str, float]:
+    """Log the metrics, ``profiler_errors.csv`` and ``plots/profiler_error.png``; returns the metrics."""
+    import matplotlib.pyplot as plt
+
+    metrics = summary_metrics(table, window_seconds, gpus)
+    logger.log_metrics(metrics)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "profiler_errors.csv"
+        table.to_csv(path, index=False)
+        logger.log_file("", path)
+    figure = error_figure(table)
+    logger.log_figure("plots/profiler_error.png", figure)
+    plt.close(figure)
+    return metrics

@@ -6,10 +6,11 @@ Uniform variants of its header (``scheduler=uniform scheduler.retrain_config=hig
 sweep expands like Hydra's basic sweeper: the yaml's parameters first, then the overrides; an
 override of a key the yaml sweeps replaces its values in place; the cartesian product varies the
 last key fastest. :func:`plan_study` does this for every sweep of a study and drops repeated
-points, so ``flows.reproduce`` can run a whole study in one process (one MLflow parent run).
+points, so a reproduction (:mod:`ekya_studies.reproduce`) can run a whole study in one process (one
+MLflow parent run).
 :func:`trace_is_current` tells whether the trace the studies replay must be profiled again.
 
-Values arrive already split (``{"gpus": ["1", "2"]}``): ``flows.reproduce`` parses override
+Values arrive already split (``{"gpus": ["1", "2"]}``): :mod:`ekya_studies.plan` parses override
 strings with Hydra's own parser, so quoting and escapes mean what they mean on the command line.
 """
 

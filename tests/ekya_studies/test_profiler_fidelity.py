@@ -1,6 +1,8 @@
-"""Evaluating the micro-profiler: statistics on hand-made tables, and a tiny real run that resumes."""
+"""The micro-profiler's fidelity: statistics on hand-made tables, and a tiny real run that resumes and is logged."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,25 +10,29 @@ import torch
 
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.profiling.evaluation import (
+from ekya.training.base_model import ModelSettings
+from ekya_studies.profiler_fidelity import (
     ERROR_COLUMNS,
     ProfilerEvaluation,
     check_epochs,
     cost_ratio_vs_exhaustive,
     cost_share_of_window,
+    describe,
     error_figure,
     error_table,
+    log_results,
     pick_regret,
+    run_name_and_tags,
     summarize_errors,
     summary_metrics,
     summary_text,
     target_checks,
 )
 from ekya.profiling.micro_profiler import MicroProfiler
+from ekya.tracking.mlflow_logging import RunLogger
 from ekya.training.config import RetrainConfig
-from tests.helpers import model_settings
 
-MODEL = model_settings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1)
+MODEL = ModelSettings(name="shufflenet_v2_x0_5", hidden_size=16, base_epochs=1, base_batch_size=32, base_learning_rate=0.05)
 RETRAIN = [
     RetrainConfig("head", train_layers=1, hidden_size=16, subsample=0.5, epochs=1),
     RetrainConfig("wide", train_layers=1, hidden_size=32, subsample=0.5, epochs=3),
@@ -221,7 +227,7 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(EkyaError, match="at least 2"):
         evaluation(tmp_path, tmp_path, windows=1)
     with pytest.raises(EkyaError, match="unknown model"):
-        evaluation(tmp_path, tmp_path, model=model_settings(name="vgg"))
+        evaluation(tmp_path, tmp_path, model=replace(MODEL, name="vgg"))
     with pytest.raises(EkyaError, match="empty"):
         evaluation(tmp_path, tmp_path, retrain_configs=[])
 
@@ -232,3 +238,20 @@ def test_configs_equal_but_for_epochs_are_evaluated_once(tmp_path):
     assert [config.name for config in run.retrain_configs] == ["head", "wide"]
     assert run.config_index["wide"] == 2  # seeds keep the position in the given space
     assert run.num_cells == 2 * 2 * 2 * 2
+
+
+def test_the_results_are_logged_as_one_mlflow_run(evaluated, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    run, table, _ = evaluated
+    name, tags = run_name_and_tags(run, "synthetic")
+    assert name == "power epochs=1,2 streams=2"
+    assert tags == {"dataset": "synthetic", "model": "shufflenet_v2_x0_5", "curve_family": "power"}
+    assert describe(run).startswith("evaluating the micro-profiler on 2 streams x 2 windows x 2 configurations x epochs [1, 2] (16 cells)")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with RunLogger(uri, "evaluate_profiler", name, {}, tags) as logger:
+        metrics = log_results(logger, table, run.source.window_seconds, 1.0)
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(logger.run_id).data.metrics["profiler/abs_error_median"] == pytest.approx(metrics["profiler/abs_error_median"])
+    artifacts = {a.path for a in client.list_artifacts(logger.run_id)} | {a.path for a in client.list_artifacts(logger.run_id, "plots")}
+    assert {"profiler_errors.csv", "plots/profiler_error.png"} <= artifacts

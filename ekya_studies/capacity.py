@@ -1,15 +1,19 @@
 """Capacity of an edge box (the paper's Table 2): how many streams G GPUs hold at an accuracy target.
 
-Reads the rows of a streams x GPUs sweep (:func:`ekya.tracking.report.load_sweep`) and, per
+Reads the rows of a streams x GPUs sweep (:func:`ekya_studies.report.load_sweep`) and, per
 scheduler and GPU count, picks the largest stream count whose mean accuracy reaches the target.
+:func:`write_capacity` does it for an experiment's sweeps in MLflow and writes ``capacity.md``
+and ``capacity.csv``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.tracking.report import label_rank, markdown_table
+from ekya_studies.report import label_rank, load_sweep, markdown_table
 
 REQUIRED_COLUMNS = ("label", "scheduler", "streams", "gpus", "accuracy_mean")
 
@@ -60,3 +64,26 @@ def capacity_markdown(table: pd.DataFrame, accuracy_target: float, max_streams: 
         "",
         markdown_table(header, rows),
     ])
+
+
+def write_capacity(tracking_uri: str, experiment: str, accuracy_target: float, output_dir: str,
+                   gpus: float | None = None, all_sweeps: bool = True) -> Path:
+    """Write ``capacity.md`` and ``capacity.csv`` for ``experiment``'s sweeps; returns the Markdown file.
+
+    Raises:
+        EkyaError: as :func:`ekya_studies.report.select_sweeps`, no run with a summary metric, or
+            as :func:`capacity_table`.
+    """
+    runs = load_sweep(tracking_uri, experiment, all_sweeps=all_sweeps)
+    if not len(runs.frame):
+        raise EkyaError(f"experiment {experiment!r} has no run with a summary metric; skipped: {'; '.join(map(str, runs.skipped))}")
+    table = capacity_table(runs.frame, accuracy_target, gpus)
+    text = capacity_markdown(table, accuracy_target, max_streams=runs.frame["streams"].max())
+    if runs.skipped:
+        text += "\n\nSkipped runs:\n" + "\n".join(f"- {s}" for s in runs.skipped)
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "capacity.csv")
+    (folder / "capacity.md").write_text(f"# Capacity: {experiment}\n\n{text}\n")
+    print(text, flush=True)
+    return folder / "capacity.md"
