@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from ekya.errors import EkyaError
 from ekya.execution.timeline import KnownOutcomes, outcome_record, play_window
 from ekya.scheduling import Problem, build_scheduler
 from ekya.scheduling.problem import WindowSettings
@@ -57,47 +56,6 @@ def test_gpu_seconds_and_record(paper_example_trace, simulated_run):
     assert set(record["streams"]) == {"A", "B"}
     assert record["segments"][0]["streams"]["A"]["inference_share"] == pytest.approx(0.75)
     assert sum(seg["end_seconds"] - seg["start_seconds"] for seg in record["segments"]) == pytest.approx(120)
-
-
-def test_retrained_models_carry_over_to_the_next_window(paper_example_trace, simulated_run):
-    run = simulated_run(paper_example_trace)
-    outcomes_of(run, build_scheduler("optimal"))
-    assert run.serving == {"A": (1, "Cfg2"), "B": (1, "Cfg2")}
-
-
-def test_estimate_noise_is_seeded_and_changes_only_estimates(paper_example_trace, simulated_run):
-    def estimates(seed, noise):
-        run = simulated_run(paper_example_trace, noise_std=noise, seed=seed)
-        return [run.profile(0, s).believed.retrain_accuracy.tolist() for s in run.stream_names]
-
-    assert estimates(1, 5.0) == estimates(1, 5.0)
-    assert estimates(1, 5.0) != estimates(2, 5.0)
-    assert estimates(1, 0.0) == [[0.75, 0.70], [0.90, 0.85]]
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"gpus": 0}, "gpus must be > 0, got 0"),
-        ({"delta": 0}, r"delta must be in \(0, gpus=3.0\], got 0"),
-        ({"delta": 4}, r"delta must be in \(0, gpus=3.0\], got 4"),
-        ({"streams": 3}, r"streams=3 but the dataset has 2 streams \(valid: 1..2"),
-        ({"windows": 0}, r"windows=0 but the dataset has 2 windows"),
-        ({"min_accuracy": 1.5}, r"min_accuracy must be in \[0, 1\]"),
-        ({"noise_std": -1}, "profiler.noise_std must be >= 0"),
-    ],
-)
-def test_impossible_settings(kwargs, message, paper_example_trace, simulated_run):
-    with pytest.raises(EkyaError, match=message):
-        simulated_run(paper_example_trace, **kwargs)
-
-
-def test_overheads_longer_than_the_window():
-    settings = WindowSettings(gpus=1.0, delta=0.1, min_accuracy=0.0, window_seconds=60.0)
-    with pytest.raises(EkyaError, match="overheads of 75.0 s .* do not fit in the 60.0 s window"):
-        settings.problem([stream()], overhead_gpu_seconds=75.0)
-    assert settings.problem([stream()], overhead_gpu_seconds=10.0).training_start == 10.0
-    assert WindowSettings(gpus=2.0, delta=0.1, min_accuracy=0.0, window_seconds=60.0).problem([stream()], 10.0).training_start == 5.0
 
 
 def test_throughput_scaling_shapes_completion():
