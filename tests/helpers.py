@@ -32,3 +32,14 @@ def model_settings(name="shufflenet_v2_x0_5", hidden_size=64, base_epochs=1, bas
     from ekya.training.base_model import ModelSettings
 
     return ModelSettings(name, hidden_size, base_epochs, base_batch_size, base_learning_rate)
+
+
+def random_window(seed: int, n: int = 12) -> Window:
+    """``n`` random 16-px crops with random labels, as a hold-out window."""
+    rng = np.random.default_rng(seed)
+    return Window(
+        stream="holdout0", index=seed, start_seconds=0.0, end_seconds=1.0,
+        images=rng.integers(0, 256, size=(n, 3, 16, 16), dtype=np.uint8),
+        labels=rng.integers(0, 6, size=n).astype(np.int64),
+        frame_ids=np.arange(n, dtype=np.int64), timestamps=np.zeros(n),
+    )

@@ -1,23 +1,12 @@
 """The cached base model: trained once then loaded, retrained for other data, settings or a corrupt entry."""
 
-import numpy as np
 import pytest
 import torch
 
-from ekya.data.base import Window
 from ekya.errors import EkyaError
 from ekya.training import base_model as base_model_module
 from ekya.training.base_model import base_model
-
-
-def _window(seed: int, n: int = 12) -> Window:
-    rng = np.random.default_rng(seed)
-    return Window(
-        stream="holdout0", index=seed, start_seconds=0.0, end_seconds=1.0,
-        images=rng.integers(0, 256, size=(n, 3, 16, 16), dtype=np.uint8),
-        labels=rng.integers(0, 6, size=n).astype(np.int64),
-        frame_ids=np.arange(n, dtype=np.int64), timestamps=np.zeros(n),
-    )
+from tests.helpers import random_window
 
 
 SETTINGS = dict(model_name="shufflenet_v2_x0_5", hidden_size=8, epochs=1, seed=0)
@@ -29,7 +18,7 @@ def _outputs(model):
 
 
 def test_trained_once_then_loaded_from_cache(tmp_path, monkeypatch):
-    windows = [_window(0), _window(1)]
+    windows = [random_window(0), random_window(1)]
     first = base_model(windows, cache_dir=tmp_path, **SETTINGS)
     files = list(tmp_path.iterdir())
     assert len(files) == 1 and files[0].name.startswith("base-shufflenet_v2_x0_5-")
@@ -44,23 +33,23 @@ def test_trained_once_then_loaded_from_cache(tmp_path, monkeypatch):
 
 
 def test_other_data_or_settings_train_another_model(tmp_path):
-    base_model([_window(0)], cache_dir=tmp_path, **SETTINGS)
-    base_model([_window(1)], cache_dir=tmp_path, **SETTINGS)
-    base_model([_window(0)], cache_dir=tmp_path, **{**SETTINGS, "seed": 1})
+    base_model([random_window(0)], cache_dir=tmp_path, **SETTINGS)
+    base_model([random_window(1)], cache_dir=tmp_path, **SETTINGS)
+    base_model([random_window(0)], cache_dir=tmp_path, **{**SETTINGS, "seed": 1})
     assert len(list(tmp_path.iterdir())) == 3
 
 
 def test_same_settings_give_the_same_model_without_cache(tmp_path):
-    first = base_model([_window(0)], cache_dir=tmp_path / "a", **SETTINGS)
-    second = base_model([_window(0)], cache_dir=tmp_path / "b", **SETTINGS)
+    first = base_model([random_window(0)], cache_dir=tmp_path / "a", **SETTINGS)
+    second = base_model([random_window(0)], cache_dir=tmp_path / "b", **SETTINGS)
     assert torch.equal(_outputs(first), _outputs(second))
 
 
 def test_corrupt_cache_entry_is_retrained(tmp_path):
-    trained = base_model([_window(0)], cache_dir=tmp_path, **SETTINGS)
+    trained = base_model([random_window(0)], cache_dir=tmp_path, **SETTINGS)
     (entry,) = tmp_path.iterdir()
     entry.write_bytes(b"garbage")
-    again = base_model([_window(0)], cache_dir=tmp_path, **SETTINGS)
+    again = base_model([random_window(0)], cache_dir=tmp_path, **SETTINGS)
     assert torch.equal(_outputs(trained), _outputs(again))
     assert [p.name for p in tmp_path.iterdir()] == [entry.name] and entry.stat().st_size > 1000
 
