@@ -104,11 +104,19 @@ class StreamAccuracyModel:
             better = best_value > accuracy_before + 1e-12
             best_accuracy = np.where(better, best_value, accuracy_before)
             retrain_index = np.where(better, best, -1)
-        value = best_accuracy
-        if self.min_accuracy > 0 and self.can_meet_min_accuracy:
-            shortfall = np.maximum(self.min_accuracy - accuracy_before, 0.0)
-            value = best_accuracy - AMIN_PENALTY * np.where(shortfall > 1e-12, shortfall, 0.0)
+        value = best_accuracy - self.penalty(accuracy_before)
         return StreamChoice(value=value, accuracy=best_accuracy, retrain_index=retrain_index, inference_index=inference_index)
+
+    def penalty(self, serving_accuracy: np.ndarray) -> np.ndarray:
+        """The aMIN penalty for serving ``serving_accuracy`` (the accuracy before any retrained model), per entry.
+
+        ``AMIN_PENALTY`` times the shortfall below aMIN; 0 when the stream cannot meet aMIN even with the whole box.
+        """
+        serving_accuracy = np.asarray(serving_accuracy, dtype=float)
+        if not (self.min_accuracy > 0 and self.can_meet_min_accuracy):
+            return np.zeros_like(serving_accuracy)
+        shortfall = np.maximum(self.min_accuracy - serving_accuracy, 0.0)
+        return AMIN_PENALTY * np.where(shortfall > 1e-12, shortfall, 0.0)
 
     def estimate(self, inference_share: float, train_share: float, retrain_index: int) -> tuple[float, int]:
         """Estimated accuracy over [now, T] with one given configuration (-1: none), and the inference config index."""

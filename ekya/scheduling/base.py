@@ -83,6 +83,23 @@ def build_decision(
     return Decision(tuple(decisions), tuple(estimates))
 
 
+def estimated_objective(problem: Problem, decision: Decision, models: Sequence[StreamAccuracyModel] | None = None) -> float:
+    """What the searching schedulers maximise, for ``decision``: the mean over streams of the estimated
+    accuracy over [now, T] with the decision's configurations and shares, minus the aMIN penalties.
+
+    Equals ``decision.estimated_mean_accuracy`` when no stream falls short of aMIN (or aMIN is 0).
+    """
+    models = list(models) if models is not None else stream_models(problem)
+    total = 0.0
+    for stream, model, choice in zip(problem.streams, models, decision.streams):
+        name = choice.retrain_config
+        retrain_index = stream.retrain_names.index(name) if name in stream.retrain_names else -1
+        accuracy, _ = model.estimate(choice.inference_share, choice.train_share, retrain_index)
+        quality, _ = model.inference_quality(np.array([choice.inference_share]))
+        total += accuracy - float(model.penalty(stream.serving_accuracy * quality)[0])
+    return total / max(len(problem.streams), 1)
+
+
 def even_reallocation(problem: Problem, previous: Decision, finished: Sequence[int]) -> Decision:
     """Split the finished training jobs' shares evenly over all remaining jobs (Ekya's fair reallocation).
 

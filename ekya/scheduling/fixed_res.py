@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ekya.scheduling.accuracy_model import StreamAccuracyModel
 from ekya.scheduling.base import Scheduler, build_decision, even_reallocation
 from ekya.scheduling.problem import Decision, Problem
 from ekya.scheduling.uniform import check_inference_share, split_stream_share
+
+
+def fixed_res_decision(problem: Problem, inference_share: float, models: Sequence[StreamAccuracyModel] | None = None) -> Decision:
+    """Ekya-FixedRes's decision: Uniform's split of G/N by ``inference_share``, PickConfigs' configurations."""
+    inference, train = split_stream_share(problem, check_inference_share(inference_share))
+    return build_decision(problem, inference, train, models=models)
 
 
 class FixedResScheduler(Scheduler):
@@ -26,8 +33,7 @@ class FixedResScheduler(Scheduler):
         self.inference_share = check_inference_share(inference_share)
 
     def schedule(self, problem: Problem) -> Decision:
-        inference, train = split_stream_share(problem, self.inference_share)
-        return build_decision(problem, inference, train)
+        return fixed_res_decision(problem, self.inference_share)
 
     def reallocate(self, problem: Problem, previous: Decision, finished: Sequence[int]) -> Decision:
         return even_reallocation(problem, previous, finished)

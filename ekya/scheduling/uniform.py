@@ -6,11 +6,15 @@ from typing import Sequence
 
 import numpy as np
 
+from ekya.scheduling.accuracy_model import StreamAccuracyModel
 from ekya.scheduling.base import Scheduler, build_decision, equal_stream_shares, even_reallocation
 from ekya.scheduling.problem import Decision, Problem
 
 #: Aliases of the paper's two Uniform configurations: "Config 1" (high) and "Config 2" (low).
 RETRAIN_CONFIG_ALIASES = ("high", "low")
+
+#: The inference shares the studies run Uniform with (conf/reproduce.yaml, conf/experiment/*.yaml).
+UNIFORM_INFERENCE_SHARES = (0.3, 0.5, 0.9)
 
 
 def split_stream_share(problem: Problem, inference_share: float) -> tuple[list[float], list[float]]:
@@ -24,6 +28,17 @@ def check_inference_share(inference_share: float) -> float:
     if not 0 < inference_share <= 1:
         raise ValueError(f"inference_share must be in (0, 1], got {inference_share}")
     return float(inference_share)
+
+
+def uniform_decision(
+    problem: Problem, retrain_config: str, inference_share: float, models: Sequence[StreamAccuracyModel] | None = None
+) -> Decision:
+    """Uniform's decision: each stream's G/N split by ``inference_share`` (fraction in (0, 1]), training on
+    ``retrain_config`` (a running job keeps its own; a stream without that configuration gives its
+    training share to inference)."""
+    inference, train = split_stream_share(problem, check_inference_share(inference_share))
+    configs = [s.retrain_names[0] if s.running else retrain_config for s in problem.streams]
+    return build_decision(problem, inference, train, configs, models=models)
 
 
 class UniformScheduler(Scheduler):
@@ -49,9 +64,7 @@ class UniformScheduler(Scheduler):
         self.inference_share = check_inference_share(inference_share)
 
     def schedule(self, problem: Problem) -> Decision:
-        inference, train = split_stream_share(problem, self.inference_share)
-        configs = [s.retrain_names[0] if s.running else self.retrain_config for s in problem.streams]
-        return build_decision(problem, inference, train, configs)
+        return uniform_decision(problem, self.retrain_config, self.inference_share)
 
     def reallocate(self, problem: Problem, previous: Decision, finished: Sequence[int]) -> Decision:
         return even_reallocation(problem, previous, finished)

@@ -85,6 +85,7 @@ def cli(tmp_path, *overrides, multirun=False):
         (["scheduler=uniform", "scheduler.retrain_config=best"], "unknown retraining configuration 'best'; valid: high, low, Cfg1, Cfg2"),
         (["executor.trace=/nonexistent"], "trace folder /nonexistent does not exist"),
         (["scheduler.passes=0"], "passes must be >= 1, got 0"),
+        (["scheduler.variant=magic"], "scheduler 'thief': unknown variant 'magic'; valid: improved, paper"),
         (["executor.scaling=fast"], "executor.scaling='fast'; valid: linear, measured"),
         (["executor.scaling=measured"], "throughput.csv does not exist"),
     ],
