@@ -68,10 +68,12 @@ FRAME_COLUMNS = (
 )
 
 
-def scheduler_label(scheduler: str, retrain_config: Any = None, inference_share: Any = None) -> str:
-    """The scheduler's name in the paper, e.g. ``uniform, high, 0.5`` -> ``Uniform (Cfg 1, 50%)``."""
+def scheduler_label(scheduler: str, retrain_config: Any = None, inference_share: Any = None, variant: Any = None) -> str:
+    """The scheduler's name in the paper, e.g. ``uniform, high, 0.5`` -> ``Uniform (Cfg 1, 50%)``; the thief's
+    ``paper`` variant (Algorithm 1 as published) is ``Ekya (Algorithm 1)``."""
     if scheduler != "uniform":
-        return SCHEDULER_LABELS.get(scheduler, scheduler)
+        label = SCHEDULER_LABELS.get(scheduler, scheduler)
+        return f"{label} (Algorithm 1)" if variant == "paper" else label
     config = _UNIFORM_CONFIG_NAMES.get(str(retrain_config), str(retrain_config))
     share = _number(inference_share)
     return f"Uniform ({config}, {100 * share:.0f}%)" if not math.isnan(share) else f"Uniform ({config})"
@@ -144,7 +146,8 @@ def run_row(run: Any, client: MlflowClient) -> dict[str, Any] | SkippedRun:
         "parent_run_id": tags.get("mlflow.parentRunId"),
         "start_time": run.info.start_time,
         "scheduler": scheduler,
-        "label": scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share")),
+        "label": scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share"),
+                                 params.get("scheduler.variant")),
         "dataset": tags.get("dataset", params.get("dataset.name", "")),
         "seed": _first_number(params, "seed"),
         "streams": streams if not math.isnan(streams) else float(len(per_stream)),

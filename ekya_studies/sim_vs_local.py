@@ -146,7 +146,8 @@ def _run_from_mlflow(run: Any, client: MlflowClient) -> LoggedRun | None:
         return None
     return LoggedRun(
         executor=executor,
-        label=scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share")),
+        label=scheduler_label(scheduler, params.get("scheduler.retrain_config"), params.get("scheduler.inference_share"),
+                                 params.get("scheduler.variant")),
         gpus=float(params.get("resolved.gpus", params.get("gpus", "nan"))),
         streams=int(float(params.get("resolved.streams", "0"))),
         window_accuracy={int(m.step): float(m.value) for m in history},

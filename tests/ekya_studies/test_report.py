@@ -44,6 +44,8 @@ def frame(rows):
     "arguments, label",
     [
         (("thief",), "Ekya"),
+        (("thief", None, None, "improved"), "Ekya"),
+        (("thief", None, None, "paper"), "Ekya (Algorithm 1)"),
         (("fixed_res", None, "0.5"), "Ekya-FixedRes"),
         (("fixed_config", "high"), "Ekya-FixedConfig"),
         (("fair",), "Fair"),
