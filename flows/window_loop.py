@@ -12,7 +12,6 @@ schedule, retrain, play) run as Prefect tasks, streams in parallel.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any, Callable
 
 import hydra
@@ -24,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from ekya.execution.loop import MapSteps, run_windows, serial_map
 from ekya.tracking.mlflow_logging import RunLogger, flatten
 from ekya.tracking.window_log import WindowLog
+from flows.callbacks import sweep_id
 from flows.config import build_executor, build_scheduler, check_overrides, executor_threads
 from flows.errors import exit_on_bad_input
 
@@ -93,7 +93,7 @@ def main(cfg: DictConfig) -> float:
     config = OmegaConf.to_container(cfg, resolve=True)
     hydra_config = hydra.core.hydra_config.HydraConfig.get()
     check_overrides(config, hydra_config.overrides.task)
-    sweep_dir = str(Path(hydra_config.sweep.dir).resolve()) if hydra_config.mode.name == "MULTIRUN" else None
+    sweep_dir = sweep_id(hydra_config.sweep.dir) if hydra_config.mode.name == "MULTIRUN" else None
     return run_config(config, sweep_dir)["summary/accuracy_mean"]
 
 

@@ -142,15 +142,33 @@ class RunLogger:
         self.finish(failed=kind is not None)
 
 
-def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str) -> None:
-    """Mark a multirun's parent run FINISHED (called when the sweep ends)."""
+def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str, status: str | None = None) -> dict[str, int]:
+    """Close a multirun's parent run and record how many of its points finished and failed.
+
+    The parent gets the metrics ``sweep/points``, ``sweep/points_finished`` and
+    ``sweep/points_failed`` (FAILED or KILLED children) and the same counts as tags. Its status
+    is ``status`` if given (e.g. ``KILLED`` for an interrupted sweep), else FINISHED when every
+    point finished and FAILED otherwise. Returns the counts (zeros when the sweep has no runs).
+    """
     client = MlflowClient(tracking_uri=tracking_uri)
+    counts = {"points": 0, "points_finished": 0, "points_failed": 0}
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return
-    query = f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{PARENT_TAG}` = 'true'"
-    for run in client.search_runs([found.experiment_id], filter_string=query):
-        client.set_terminated(run.info.run_id, status="FINISHED")
+        return counts
+    in_sweep = f"tags.`{SWEEP_TAG}` = '{sweep_dir}'"
+    parents = client.search_runs([found.experiment_id], filter_string=f"{in_sweep} and tags.`{PARENT_TAG}` = 'true'")
+    children = [run for run in client.search_runs([found.experiment_id], filter_string=in_sweep, max_results=50000)
+                if run.data.tags.get(PARENT_TAG) != "true"]
+    counts["points"] = len(children)
+    counts["points_finished"] = sum(run.info.status == "FINISHED" for run in children)
+    counts["points_failed"] = sum(run.info.status in ("FAILED", "KILLED") for run in children)
+    final = status or ("FINISHED" if counts["points_failed"] == 0 else "FAILED")
+    now = int(mlflow.utils.time.get_current_time_millis())
+    for run in parents:
+        client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric(f"sweep/{key}", float(value), now, 0) for key, value in counts.items()],
+                         tags=[mlflow.entities.RunTag(f"ekya.{key}", str(value)) for key, value in counts.items()])
+        client.set_terminated(run.info.run_id, status=final)
+    return counts
 
 
 def _jsonable(value: Any) -> Any:
