@@ -204,6 +204,15 @@ def check_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> None
                             f"drop it, or use executor=local")
 
 
+def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Executor:
+    """Validate a window-loop config (and its command-line overrides) without training or writing anything; its executor."""
+    check_overrides(config, overrides)
+    executor = build_executor(config)
+    # Uniform's aliases stay unresolved on a local run: resolving them needs the base model, trained later.
+    build_scheduler(config, executor, resolve_aliases=False)
+    return executor
+
+
 def executor_threads(config: Mapping[str, Any]) -> int:
     """Steps run in parallel (threads) by the executor's task runner."""
     return int(config["executor"]["workers"])

@@ -20,6 +20,8 @@ from mlflow.tracking import MlflowClient
 #: Tag holding the Hydra sweep folder shared by a multirun's parent and child runs.
 SWEEP_TAG = "ekya.sweep_dir"
 PARENT_TAG = "ekya.sweep_parent"
+#: Tag holding the one-line error of a FAILED run.
+ERROR_TAG = "ekya.error"
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -139,7 +141,24 @@ class RunLogger:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.finish(failed=kind is not None)
+        if kind is not None:
+            try:
+                self.set_tags({ERROR_TAG: f"{kind.__name__}: {value}"[:5000]})
+            finally:
+                self.finish(failed=True)
+        else:
+            self.finish()
+
+
+def record_failed_run(tracking_uri: str, experiment: str, run_name: str, params: Mapping[str, Any], error: str,
+                      tags: Mapping[str, str] | None = None, sweep_dir: str | None = None) -> str:
+    """A FAILED run for a config that could not start (e.g. a sweep point whose config is invalid); its id."""
+    logger = RunLogger(tracking_uri, experiment, run_name, params, tags, sweep_dir)
+    try:
+        logger.set_tags({ERROR_TAG: error[:5000]})
+    finally:
+        logger.finish(failed=True)
+    return logger.run_id
 
 
 def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str, status: str | None = None) -> dict[str, int]:

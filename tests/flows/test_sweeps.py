@@ -50,3 +50,29 @@ def test_the_parent_run_closes_with_its_counts(tmp_path, relative):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert parent.data.tags["ekya.sweep_dir"].startswith(str(tmp_path))
     assert_closed_with_counts(parent, finished=2, failed=0)
+
+
+@pytest.mark.slow
+def test_a_bad_point_refuses_the_sweep_before_anything_runs(tmp_path):
+    result = sweep_cli(tmp_path, "gpus=1,0,2", "scheduler=thief,uniform", f"hydra.sweep.dir={tmp_path}/sweep")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["error: gpus=0 scheduler=thief: gpus must be > 0, got 0.0",
+                     "error: gpus=0 scheduler=uniform: gpus must be > 0, got 0.0"], result.stderr[-3000:]
+    assert "Flow run" not in result.stdout + result.stderr  # nothing ran
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.slow
+def test_continue_on_error_records_the_bad_point_and_runs_the_others(tmp_path):
+    result = sweep_cli(tmp_path, "gpus=1,0,2", "sweep.continue_on_error=true", f"hydra.sweep.dir={tmp_path}/sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "error: gpus=0: gpus must be > 0, got 0.0" in result.stderr.splitlines()
+    (parent,), children = sweep_runs(tmp_path)
+    by_gpus = {r.data.params["gpus"]: r for r in children}
+    assert {gpus: r.info.status for gpus, r in by_gpus.items()} == {"1": "FINISHED", "0": "FAILED", "2": "FINISHED"}
+    assert by_gpus["0"].data.tags["ekya.error"] == "gpus must be > 0, got 0.0"
+    assert "summary/accuracy_mean" in by_gpus["2"].data.metrics
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert_closed_with_counts(parent, finished=2, failed=1)
