@@ -28,7 +28,7 @@ from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, recor
 from ekya.tracking.window_log import WindowLog
 from flows.callbacks import swept_part, sweep_id
 from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
-from flows.errors import exit_on_bad_input
+from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
 def prefect_map(step: Callable[..., Any], arguments: list[tuple]) -> list[Any]:
@@ -122,6 +122,7 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
         return float("nan")
 
 
+@refuse_unknown_choices
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float:
