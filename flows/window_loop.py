@@ -28,6 +28,7 @@ from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, recor
 from ekya.tracking.window_log import WindowLog
 from flows.callbacks import swept_part, sweep_id
 from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
+from flows.console import set_log_level
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
@@ -86,6 +87,7 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
 def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
     check_run(config)  # bad input fails before Prefect or MLflow start
+    set_log_level(config["log_level"])
     if "torch_threads" in config["executor"]:
         import torch
 

@@ -87,6 +87,7 @@ def cli(tmp_path, *overrides, multirun=False):
         (["scheduler.passes=0"], "passes must be >= 1, got 0"),
         (["executor.scaling=fast"], "executor.scaling='fast'; valid: linear, measured"),
         (["executor.scaling=measured"], "throughput.csv does not exist"),
+        (["log_level=loud"], "log_level='loud'; valid: info, debug"),
     ],
 )
 def test_bad_values_are_refused_before_anything_is_written(tmp_path, overrides, message):
@@ -110,6 +111,21 @@ def test_unknown_scheduler_lists_the_valid_ones(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: unknown scheduler 'magic'; valid: fair, fixed_config, fixed_res, no_retrain, optimal, thief, uniform"]
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_the_console_shows_a_line_per_window_and_prefects_lines_only_at_debug(tmp_path, level):
+    result = cli(tmp_path, "experiment=paper_example", f"log_level={level}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    if level == "info":
+        lines = output.strip().splitlines()
+        assert len(lines) == 4, output  # the header, a line per window, the summary
+        assert lines[1].startswith("window   0") and lines[2].startswith("window   1") and lines[3].startswith("mean accuracy")
+    else:
+        assert "Task run 'play-" in output and "Finished in state Completed()" in output
+        assert "Beginning flow run" in output
 
 
 @pytest.mark.slow
