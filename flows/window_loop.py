@@ -22,10 +22,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ekya.execution.loop import MapSteps, run_windows, serial_map
+from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
 from ekya.errors import EkyaError
 from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, record_failed_run
 from ekya.tracking.window_log import WindowLog
+from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
 from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
 from flows.console import set_log_level
@@ -43,6 +44,17 @@ def git_sha() -> str:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+class FinishedWindows:
+    """Logs each finished window whole: an interrupt that arrives while it is logged waits for the end."""
+
+    def __init__(self, log: WindowLog) -> None:
+        self.log = log
+
+    def window_done(self, result: WindowResult) -> None:
+        with interrupts.deferred():
+            self.log.window_done(result)
 
 
 def run_tags(config: dict[str, Any]) -> dict[str, str]:
@@ -74,13 +86,14 @@ def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: 
         map_steps(executor.prepare, [()])
         scheduler = build_scheduler(config, executor)
         log.start(scheduler)
-        run_windows(executor, scheduler, log, map_steps)
+        run_windows(executor, scheduler, FinishedWindows(log), map_steps)
         return log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
 
 
 @flow(name="window-loop")
 def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Run all windows of one configuration; returns the summary metrics."""
+    interrupts.install()  # again: Prefect's flow engine swaps SIGTERM's handler
     return logged_run(config, sweep_dir, prefect_map)
 
 
@@ -100,6 +113,7 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
     """One point of a multirun. A point that fails ends the sweep, its parent run closed FAILED;
     with ``sweep.continue_on_error`` it is recorded (a FAILED child, one ``error:`` line) and the sweep goes on."""
     keep_going = bool(config["sweep"]["continue_on_error"])
+    interrupts.current_sweep = (config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir)
     point = swept_part(overrides)
     try:
         check_run(config, overrides)
@@ -128,6 +142,7 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float:
+    interrupts.install()
     config = OmegaConf.to_container(cfg, resolve=True)
     hydra_config = hydra.core.hydra_config.HydraConfig.get()
     overrides = list(hydra_config.overrides.task)

@@ -22,6 +22,11 @@ SWEEP_TAG = "ekya.sweep_dir"
 PARENT_TAG = "ekya.sweep_parent"
 #: Tag holding the one-line error of a FAILED run.
 ERROR_TAG = "ekya.error"
+#: Tag saying why a run was marked KILLED (an interrupt, or its process gone).
+KILLED_TAG = "ekya.killed"
+
+#: The runs this process has open (RUNNING), by run id: what an interrupt marks KILLED.
+OPEN_RUNS: dict[str, "RunLogger"] = {}
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -82,7 +87,9 @@ class RunLogger:
         if sweep_dir:
             all_tags[SWEEP_TAG] = sweep_dir
             all_tags["mlflow.parentRunId"] = self._sweep_parent(sweep_dir, all_tags)
+        self.tracking_uri = tracking_uri
         self.run_id = self.client.create_run(self.experiment_id, tags=all_tags).info.run_id
+        OPEN_RUNS[self.run_id] = self
         try:
             self.log_params(params)
         except BaseException:
@@ -136,6 +143,7 @@ class RunLogger:
     def finish(self, failed: bool = False) -> None:
         status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
         self.client.set_terminated(self.run_id, status=status)
+        OPEN_RUNS.pop(self.run_id, None)
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -159,6 +167,14 @@ def record_failed_run(tracking_uri: str, experiment: str, run_name: str, params:
     finally:
         logger.finish(failed=True)
     return logger.run_id
+
+
+def mark_killed(tracking_uri: str, run_id: str, reason: str) -> None:
+    """Mark a run KILLED (MLflow's status for a run stopped from outside), with the reason as a tag."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    client.set_tag(run_id, KILLED_TAG, reason)
+    client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.KILLED))
+    OPEN_RUNS.pop(run_id, None)
 
 
 def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str, status: str | None = None) -> dict[str, int]:
