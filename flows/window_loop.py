@@ -30,6 +30,7 @@ from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
 from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
 from flows.console import set_log_level
+from flows.prefect_server import start_temporary_server
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
@@ -105,6 +106,7 @@ def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str
         import torch
 
         torch.set_num_threads(int(config["executor"]["torch_threads"]))
+    start_temporary_server()
     runner = ThreadPoolTaskRunner(max_workers=executor_threads(config))
     return window_loop.with_options(task_runner=runner)(config, sweep_dir)
 

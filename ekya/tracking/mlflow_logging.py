@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -25,8 +26,60 @@ ERROR_TAG = "ekya.error"
 #: Tag saying why a run was marked KILLED (an interrupt, or its process gone).
 KILLED_TAG = "ekya.killed"
 
+#: Tags naming the process that runs a run: host name, pid and the pid's start time (Linux; guards against pid reuse).
+HOST_TAG, PID_TAG, PID_START_TAG = "ekya.host", "ekya.pid", "ekya.pid_start"
+
 #: The runs this process has open (RUNNING), by run id: what an interrupt marks KILLED.
 OPEN_RUNS: dict[str, "RunLogger"] = {}
+#: Stores whose orphaned runs this process has marked KILLED already.
+_CHECKED_STORES: set[str] = set()
+
+
+def process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2 :].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    """This process's host, pid and start time, as run tags."""
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_START_TAG: process_start(pid)}
+
+
+def process_alive(pid: int, started: str) -> bool:
+    """Whether process ``pid`` of this host still runs (and is the same process, when its start time is known)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    return not started or process_start(pid) in ("", started)
+
+
+def mark_orphans_killed(client: MlflowClient) -> list[str]:
+    """Mark KILLED the RUNNING runs of this store whose process, on this host, is gone; their ids.
+
+    Each gets the tag ``ekya.killed`` saying which process was gone. Runs of other hosts are left alone.
+    """
+    host = socket.gethostname()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    query = f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    marked = []
+    for run in client.search_runs(experiments, filter_string=query, max_results=50000):
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or process_alive(int(pid), run.data.tags.get(PID_START_TAG, "")):
+            continue
+        client.set_tag(run.info.run_id, KILLED_TAG, f"process {pid} on {host} was gone (seen by process {os.getpid()})")
+        client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
+        marked.append(run.info.run_id)
+    return marked
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -76,13 +129,16 @@ class RunLogger:
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=tracking_uri)
+        if tracking_uri not in _CHECKED_STORES:  # once per store and process
+            _CHECKED_STORES.add(tracking_uri)
+            mark_orphans_killed(self.client)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
             found.experiment_id
             if found is not None
             else self.client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
         )
-        all_tags = dict(tags or {})
+        all_tags = {**(tags or {}), **process_tags()}
         all_tags["mlflow.runName"] = run_name
         if sweep_dir:
             all_tags[SWEEP_TAG] = sweep_dir
