@@ -16,6 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 
 from ekya.data.base import CLASSES, StreamSource
+from flows.console import check_log_level
 from ekya.inference.labelers import LABELER_NAMES, build_labeler
 from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts
@@ -202,6 +203,16 @@ def check_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> None
         if group in LOCAL_ONLY and key not in SIMULATED_READS:
             raise EkyaError(f"{override.input_line}: executor=simulated does not use {key} (it replays the trace's profiles); "
                             f"drop it, or use executor=local")
+
+
+def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Executor:
+    """Validate a window-loop config (and its command-line overrides) without training or writing anything; its executor."""
+    check_overrides(config, overrides)
+    check_log_level(config["log_level"])
+    executor = build_executor(config)
+    # Uniform's aliases stay unresolved on a local run: resolving them needs the base model, trained later.
+    build_scheduler(config, executor, resolve_aliases=False)
+    return executor
 
 
 def executor_threads(config: Mapping[str, Any]) -> int:

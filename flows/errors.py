@@ -1,14 +1,23 @@
-"""The one error handler of every flow's ``main``: bad input is one ``error:`` line on stderr and exit status 2."""
+"""The one error handler of every flow's ``main``: bad input is one ``error:`` line on stderr and exit status 2.
+
+    @refuse_unknown_choices          # `scheduler=nosuch`: checked before Hydra composes the config
+    @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+    @exit_on_bad_input               # an EkyaError raised by main
+    def main(cfg): ...
+"""
 
 from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
 
 from ekya.errors import EkyaError
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The Hydra configs of every flow: one folder per config group, one yaml per choice.
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def exit_on_bad_input(main: F) -> F:
@@ -21,5 +30,55 @@ def exit_on_bad_input(main: F) -> F:
         except EkyaError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def unknown_choices(overrides: Iterable[str], config_dir: Path = CONFIG_DIR) -> list[str]:
+    """One message per ``group=choice`` override (sweeps included) whose ``conf/<group>/<choice>.yaml``
+    does not exist, listing the group's valid names. Overrides Hydra cannot parse are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return []
+    messages = []
+    for override in parsed:
+        group = override.key_or_group
+        folder = config_dir / group
+        if override.is_delete() or group.startswith("hydra/") or "." in group or not folder.is_dir():
+            continue
+        if override.is_sweep_override():
+            if override.value_type not in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
+                continue  # glob(...), ranges: left to Hydra
+            choices: list[Any] = list(override.sweep_string_iterator())
+        else:
+            value = override.value()
+            choices = value if isinstance(value, list) else [value]
+        valid = sorted(path.stem for path in folder.glob("*.yaml"))
+        for choice in choices:
+            if choice is not None and str(choice) not in valid and not (folder / f"{choice}.yaml").is_file():
+                messages.append(f"unknown {group} {str(choice)!r}; valid: {', '.join(valid)}")
+    return messages
+
+
+def refuse_unknown_choices(hydra_main: F) -> F:
+    """Wrap a ``@hydra.main`` function: an unknown config-group choice on the command line is one
+    ``error:`` line per choice and exit status 2, before Hydra composes the config."""
+
+    @functools.wraps(hydra_main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:  # from the command line
+            from hydra._internal.utils import get_args_parser
+
+            parsed, _ = get_args_parser().parse_known_args()
+            messages = unknown_choices(parsed.overrides)
+            if messages:
+                print("\n".join(f"error: {message}" for message in messages), file=sys.stderr)
+                sys.exit(2)
+        return hydra_main(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

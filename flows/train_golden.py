@@ -23,7 +23,7 @@ from ekya.data.base import Window
 from ekya.models.golden import save_golden_checkpoint
 from ekya.training.golden import GoldenTrainResult, golden_training_windows, train_golden_model
 from flows.config import build_source, check_golden_training
-from flows.errors import exit_on_bad_input
+from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
 @task(name="load-training-windows", cache_policy=NO_CACHE)
@@ -71,6 +71,7 @@ def train_golden(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@refuse_unknown_choices
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train_golden")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float | None:

@@ -12,7 +12,8 @@ schedule, retrain, play) run as Prefect tasks, streams in parallel.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
+import sys
+import traceback
 from typing import Any, Callable
 
 import hydra
@@ -21,11 +22,16 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from ekya.execution.loop import MapSteps, run_windows, serial_map
-from ekya.tracking.mlflow_logging import RunLogger, flatten
+from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
+from ekya.errors import EkyaError
+from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, record_failed_run
 from ekya.tracking.window_log import WindowLog
-from flows.config import build_executor, build_scheduler, check_overrides, executor_threads
-from flows.errors import exit_on_bad_input
+from flows import interrupts
+from flows.callbacks import swept_part, sweep_id
+from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
+from flows.console import set_log_level
+from flows.prefect_server import start_temporary_server
+from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
 def prefect_map(step: Callable[..., Any], arguments: list[tuple]) -> list[Any]:
@@ -41,6 +47,27 @@ def git_sha() -> str:
         return "unknown"
 
 
+class FinishedWindows:
+    """Logs each finished window whole: an interrupt that arrives while it is logged waits for the end."""
+
+    def __init__(self, log: WindowLog) -> None:
+        self.log = log
+
+    def window_done(self, result: WindowResult) -> None:
+        with interrupts.deferred():
+            self.log.window_done(result)
+
+
+def run_tags(config: dict[str, Any]) -> dict[str, str]:
+    """Tags of a run: dataset, scheduler, executor and the code's git commit."""
+    return {
+        "dataset": str(config.get("dataset", {}).get("name", "trace")),
+        "scheduler": config["scheduler"]["name"],
+        "executor": config["executor"]["name"],
+        "git_sha": git_sha(),
+    }
+
+
 def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: MapSteps = serial_map,
                verbose: bool = True, plots: bool = True) -> dict[str, float]:
     """Run every window of one validated config and log one MLflow run; returns the summary metrics.
@@ -53,48 +80,78 @@ def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: 
         plots: log the run's plots (allocation and accuracy over time, class mix); about 1 s per run.
     """
     executor = build_executor(config)
-    tags = {
-        "dataset": str(config.get("dataset", {}).get("name", "trace")),
-        "scheduler": config["scheduler"]["name"],
-        "executor": config["executor"]["name"],
-        "git_sha": git_sha(),
-    }
+    tags = run_tags(config)
     run_name = f"{config['scheduler']['name']} gpus={executor.settings.gpus:g} streams={len(executor.stream_names)}"
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
         log = WindowLog(logger, executor, verbose)
         map_steps(executor.prepare, [()])
         scheduler = build_scheduler(config, executor)
         log.start(scheduler)
-        run_windows(executor, scheduler, log, map_steps)
+        run_windows(executor, scheduler, FinishedWindows(log), map_steps)
         return log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
 
 
 @flow(name="window-loop")
 def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Run all windows of one configuration; returns the summary metrics."""
+    interrupts.install()  # again: Prefect's flow engine swaps SIGTERM's handler
     return logged_run(config, sweep_dir, prefect_map)
 
 
 def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
-    # Fail on bad input before Prefect or MLflow start (Uniform's aliases need the base model, later).
-    build_scheduler(config, build_executor(config), resolve_aliases=False)
+    check_run(config)  # bad input fails before Prefect or MLflow start
+    set_log_level(config["log_level"])
     if "torch_threads" in config["executor"]:
         import torch
 
         torch.set_num_threads(int(config["executor"]["torch_threads"]))
+    start_temporary_server()
     runner = ThreadPoolTaskRunner(max_workers=executor_threads(config))
     return window_loop.with_options(task_runner=runner)(config, sweep_dir)
 
 
+def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> float:
+    """One point of a multirun. A point that fails ends the sweep, its parent run closed FAILED;
+    with ``sweep.continue_on_error`` it is recorded (a FAILED child, one ``error:`` line) and the sweep goes on."""
+    keep_going = bool(config["sweep"]["continue_on_error"])
+    interrupts.current_sweep = (config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir)
+    point = swept_part(overrides)
+    try:
+        check_run(config, overrides)
+    except EkyaError as error:
+        if not keep_going:
+            finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
+            raise
+        record_failed_run(config["tracking"]["uri"], config["tracking"]["experiment"], f"{config['scheduler']['name']} {point}",
+                          flatten(config), str(error), run_tags(config), sweep_dir)
+        print(f"error: {point}: {error}", file=sys.stderr, flush=True)
+        return float("nan")
+    try:
+        return run_config(config, sweep_dir)["summary/accuracy_mean"]
+    except Exception as error:  # the point's run is FAILED already (RunLogger)
+        if not keep_going:
+            finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
+            raise
+        if isinstance(error, EkyaError):
+            print(f"error: {point}: {error}", file=sys.stderr, flush=True)
+        else:
+            traceback.print_exc()
+        return float("nan")
+
+
+@refuse_unknown_choices
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float:
+    interrupts.install()
     config = OmegaConf.to_container(cfg, resolve=True)
     hydra_config = hydra.core.hydra_config.HydraConfig.get()
-    check_overrides(config, hydra_config.overrides.task)
-    sweep_dir = str(Path(hydra_config.sweep.dir).resolve()) if hydra_config.mode.name == "MULTIRUN" else None
-    return run_config(config, sweep_dir)["summary/accuracy_mean"]
+    overrides = list(hydra_config.overrides.task)
+    if hydra_config.mode.name == "MULTIRUN":
+        return run_point(config, overrides, sweep_id(hydra_config.sweep.dir))
+    check_overrides(config, overrides)
+    return run_config(config)["summary/accuracy_mean"]
 
 
 if __name__ == "__main__":

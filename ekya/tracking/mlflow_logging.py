@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -20,6 +21,65 @@ from mlflow.tracking import MlflowClient
 #: Tag holding the Hydra sweep folder shared by a multirun's parent and child runs.
 SWEEP_TAG = "ekya.sweep_dir"
 PARENT_TAG = "ekya.sweep_parent"
+#: Tag holding the one-line error of a FAILED run.
+ERROR_TAG = "ekya.error"
+#: Tag saying why a run was marked KILLED (an interrupt, or its process gone).
+KILLED_TAG = "ekya.killed"
+
+#: Tags naming the process that runs a run: host name, pid and the pid's start time (Linux; guards against pid reuse).
+HOST_TAG, PID_TAG, PID_START_TAG = "ekya.host", "ekya.pid", "ekya.pid_start"
+
+#: The runs this process has open (RUNNING), by run id: what an interrupt marks KILLED.
+OPEN_RUNS: dict[str, "RunLogger"] = {}
+#: Stores whose orphaned runs this process has marked KILLED already.
+_CHECKED_STORES: set[str] = set()
+
+
+def process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or "" where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2 :].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    """This process's host, pid and start time, as run tags."""
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_START_TAG: process_start(pid)}
+
+
+def process_alive(pid: int, started: str) -> bool:
+    """Whether process ``pid`` of this host still runs (and is the same process, when its start time is known)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    return not started or process_start(pid) in ("", started)
+
+
+def mark_orphans_killed(client: MlflowClient) -> list[str]:
+    """Mark KILLED the RUNNING runs of this store whose process, on this host, is gone; their ids.
+
+    Each gets the tag ``ekya.killed`` saying which process was gone. Runs of other hosts are left alone.
+    """
+    host = socket.gethostname()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    query = f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    marked = []
+    for run in client.search_runs(experiments, filter_string=query, max_results=50000):
+        pid = run.data.tags.get(PID_TAG, "")
+        if not pid.isdigit() or process_alive(int(pid), run.data.tags.get(PID_START_TAG, "")):
+            continue
+        client.set_tag(run.info.run_id, KILLED_TAG, f"process {pid} on {host} was gone (seen by process {os.getpid()})")
+        client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
+        marked.append(run.info.run_id)
+    return marked
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -69,18 +129,23 @@ class RunLogger:
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=tracking_uri)
+        if tracking_uri not in _CHECKED_STORES:  # once per store and process
+            _CHECKED_STORES.add(tracking_uri)
+            mark_orphans_killed(self.client)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = (
             found.experiment_id
             if found is not None
             else self.client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
         )
-        all_tags = dict(tags or {})
+        all_tags = {**(tags or {}), **process_tags()}
         all_tags["mlflow.runName"] = run_name
         if sweep_dir:
             all_tags[SWEEP_TAG] = sweep_dir
             all_tags["mlflow.parentRunId"] = self._sweep_parent(sweep_dir, all_tags)
+        self.tracking_uri = tracking_uri
         self.run_id = self.client.create_run(self.experiment_id, tags=all_tags).info.run_id
+        OPEN_RUNS[self.run_id] = self
         try:
             self.log_params(params)
         except BaseException:
@@ -134,23 +199,67 @@ class RunLogger:
     def finish(self, failed: bool = False) -> None:
         status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
         self.client.set_terminated(self.run_id, status=status)
+        OPEN_RUNS.pop(self.run_id, None)
 
     def __enter__(self) -> "RunLogger":
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        self.finish(failed=kind is not None)
+        if kind is not None:
+            try:
+                self.set_tags({ERROR_TAG: f"{kind.__name__}: {value}"[:5000]})
+            finally:
+                self.finish(failed=True)
+        else:
+            self.finish()
 
 
-def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str) -> None:
-    """Mark a multirun's parent run FINISHED (called when the sweep ends)."""
+def record_failed_run(tracking_uri: str, experiment: str, run_name: str, params: Mapping[str, Any], error: str,
+                      tags: Mapping[str, str] | None = None, sweep_dir: str | None = None) -> str:
+    """A FAILED run for a config that could not start (e.g. a sweep point whose config is invalid); its id."""
+    logger = RunLogger(tracking_uri, experiment, run_name, params, tags, sweep_dir)
+    try:
+        logger.set_tags({ERROR_TAG: error[:5000]})
+    finally:
+        logger.finish(failed=True)
+    return logger.run_id
+
+
+def mark_killed(tracking_uri: str, run_id: str, reason: str) -> None:
+    """Mark a run KILLED (MLflow's status for a run stopped from outside), with the reason as a tag."""
     client = MlflowClient(tracking_uri=tracking_uri)
+    client.set_tag(run_id, KILLED_TAG, reason)
+    client.set_terminated(run_id, status=RunStatus.to_string(RunStatus.KILLED))
+    OPEN_RUNS.pop(run_id, None)
+
+
+def finish_sweep(tracking_uri: str, experiment: str, sweep_dir: str, status: str | None = None) -> dict[str, int]:
+    """Close a multirun's parent run and record how many of its points finished and failed.
+
+    The parent gets the metrics ``sweep/points``, ``sweep/points_finished`` and
+    ``sweep/points_failed`` (FAILED or KILLED children) and the same counts as tags. Its status
+    is ``status`` if given (e.g. ``KILLED`` for an interrupted sweep), else FINISHED when every
+    point finished and FAILED otherwise. Returns the counts (zeros when the sweep has no runs).
+    """
+    client = MlflowClient(tracking_uri=tracking_uri)
+    counts = {"points": 0, "points_finished": 0, "points_failed": 0}
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return
-    query = f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{PARENT_TAG}` = 'true'"
-    for run in client.search_runs([found.experiment_id], filter_string=query):
-        client.set_terminated(run.info.run_id, status="FINISHED")
+        return counts
+    in_sweep = f"tags.`{SWEEP_TAG}` = '{sweep_dir}'"
+    parents = client.search_runs([found.experiment_id], filter_string=f"{in_sweep} and tags.`{PARENT_TAG}` = 'true'")
+    children = [run for run in client.search_runs([found.experiment_id], filter_string=in_sweep, max_results=50000)
+                if run.data.tags.get(PARENT_TAG) != "true"]
+    counts["points"] = len(children)
+    counts["points_finished"] = sum(run.info.status == "FINISHED" for run in children)
+    counts["points_failed"] = sum(run.info.status in ("FAILED", "KILLED") for run in children)
+    final = status or ("FINISHED" if counts["points_failed"] == 0 else "FAILED")
+    now = int(mlflow.utils.time.get_current_time_millis())
+    for run in parents:
+        client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric(f"sweep/{key}", float(value), now, 0) for key, value in counts.items()],
+                         tags=[mlflow.entities.RunTag(f"ekya.{key}", str(value)) for key, value in counts.items()])
+        client.set_terminated(run.info.run_id, status=final)
+    return counts
 
 
 def _jsonable(value: Any) -> Any:

@@ -88,6 +88,7 @@ def cli(tmp_path, *overrides, multirun=False):
         (["scheduler.variant=magic"], "scheduler 'thief': unknown variant 'magic'; valid: improved, paper"),
         (["executor.scaling=fast"], "executor.scaling='fast'; valid: linear, measured"),
         (["executor.scaling=measured"], "throughput.csv does not exist"),
+        (["log_level=loud"], "log_level='loud'; valid: info, debug"),
     ],
 )
 def test_bad_values_are_refused_before_anything_is_written(tmp_path, overrides, message):
@@ -107,10 +108,25 @@ def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
 
 def test_unknown_scheduler_lists_the_valid_ones(tmp_path):
     result = cli(tmp_path, "experiment=paper_example", "scheduler=magic")
-    assert result.returncode != 0
-    assert "Could not find 'scheduler/magic'" in result.stderr
-    assert "thief" in result.stderr and "uniform" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown scheduler 'magic'; valid: fair, fixed_config, fixed_res, no_retrain, optimal, thief, uniform"]
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_the_console_shows_a_line_per_window_and_prefects_lines_only_at_debug(tmp_path, level):
+    result = cli(tmp_path, "experiment=paper_example", f"log_level={level}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    if level == "info":
+        lines = output.strip().splitlines()
+        assert len(lines) == 4, output  # the header, a line per window, the summary
+        assert lines[1].startswith("window   0") and lines[2].startswith("window   1") and lines[3].startswith("mean accuracy")
+    else:
+        assert "Task run 'play-" in output and "Finished in state Completed()" in output
+        assert "Beginning flow run" in output
 
 
 @pytest.mark.slow
