@@ -37,7 +37,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     cli_main,
     crop_labelled_frame,
     decode_image,
@@ -73,12 +73,13 @@ class CityscapesSource(CroppedStreamSource):
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
         label_map: Cityscapes label -> class in CLASSES (default: Ekya's six labels).
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`
             (stream names are city names, e.g. ``aachen``).
         name: dataset name used in messages.
     """
 
     kind = "cityscapes"
+    window_key = "frames_per_window"
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class CityscapesSource(CroppedStreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "cityscapes",
     ) -> None:
         if int(frames_per_window) != frames_per_window or frames_per_window < 1:
@@ -110,6 +112,7 @@ class CityscapesSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
         self.root = Path(root)
@@ -277,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: CityscapesSource(
             root=args.root, split=args.split, frames_per_window=args.frames_per_window,
             seconds_per_frame=args.seconds_per_frame, min_box_pixels=args.min_box_pixels,
-            crop_resolution=args.crop_resolution, cache_dir=cache_dir_argument(args, "cityscapes"), strict=args.strict,
+            **common_options(args, "cityscapes"),
         ),
         check=args.check,
     )

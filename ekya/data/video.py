@@ -49,7 +49,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     check_boxes,
     cli_main,
     concat_crops,
@@ -106,7 +106,7 @@ class VideoSource(CroppedStreamSource):
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
         detector_checkpoint: labelling clips with a detector is not implemented; must be None.
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`.
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`.
         name: dataset name used in messages (``urban_traffic``, ``urban_building``, ``video``).
     """
 
@@ -128,6 +128,7 @@ class VideoSource(CroppedStreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "video",
     ) -> None:
         super().__init__(
@@ -138,6 +139,7 @@ class VideoSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
         if detector_checkpoint is not None:
@@ -447,8 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: VideoSource(
             root=args.root, window_seconds=args.window_seconds, sample_list_dir=args.sample_list_dir,
             sample_list_pattern=args.sample_list_pattern, box_units=args.box_units,
-            min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args, args.name), strict=args.strict, name=args.name,
+            min_box_pixels=args.min_box_pixels, name=args.name, **common_options(args, args.name),
         ),
         check=args.check,
     )

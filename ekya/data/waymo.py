@@ -45,7 +45,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     cli_main,
     concat_crops,
     crop_labelled_frame,
@@ -107,7 +107,7 @@ class WaymoSource(CroppedStreamSource):
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
         type_map: Waymo box type id -> class in CLASSES (default: vehicle, pedestrian, cyclist).
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`.
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`.
         name: dataset name used in messages.
     """
 
@@ -128,6 +128,7 @@ class WaymoSource(CroppedStreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "waymo",
     ) -> None:
         super().__init__(
@@ -138,6 +139,7 @@ class WaymoSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
         self.root = Path(root)
@@ -401,8 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_main(
         lambda: WaymoSource(
             root=args.root, split=args.split, window_seconds=args.window_seconds, cameras=args.cameras,
-            stream_by=args.stream_by, min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args, "waymo"), strict=args.strict,
+            stream_by=args.stream_by, min_box_pixels=args.min_box_pixels, **common_options(args, "waymo"),
         ),
         check=args.check,
     )

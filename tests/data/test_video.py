@@ -35,7 +35,7 @@ def one_clip(tmp_path):
 
 
 def make(root, **options):
-    return VideoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, **options})
+    return VideoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, "holdout_first_windows": 0, **options})
 
 
 def edit_sample_list(path, edit):

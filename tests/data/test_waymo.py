@@ -33,7 +33,7 @@ def dataset(tmp_path):
 
 
 def make(root, **options):
-    return WaymoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, **options})
+    return WaymoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, "holdout_first_windows": 0, **options})
 
 
 def rewrite(path, column, row, value):
@@ -183,8 +183,12 @@ def test_unknown_camera_or_grouping_is_an_error(dataset):
 
 def test_check_command_loads_every_window_and_reports(dataset, tmp_path, capsys):
     root, _ = dataset
-    code = main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8",
+    # seg_b and seg_c last 1.5 and 1 s: one window each, which the default (each stream's first window held out) takes.
+    assert main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8", "--no-cache"]) == 2
+    assert "'seg_b/FRONT' (1), 'seg_c/FRONT' (1); set a shorter window_seconds" in capsys.readouterr().err
+    code = main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8", "--holdout-streams", "seg_c/FRONT",
                  "--cache-dir", str(tmp_path / "cache"), "--check"])
     out = capsys.readouterr().out
     assert code == 0
+    assert "base model trained on hold-out streams seg_c/FRONT;" in out
     assert "seg_a/FRONT" in out and "filtered: {'other_types': 1}" in out
