@@ -1,6 +1,8 @@
-"""MP4 clips with Ekya-style sample lists as camera streams of object crops (decoded with PyAV).
+"""Video files with Ekya-style sample lists as camera streams of object crops (decoded with PyAV).
 
-One stream per clip ``{root}/{name}.mp4``, named ``{name}``; its labelled boxes come from a
+One stream per clip ``{root}/{name}.{ext}``, named ``{name}``: any file FFmpeg decodes whose
+suffix is in :data:`VIDEO_SUFFIXES` (MP4, AVI, MKV, MOV, WebM, MPEG, ...); the frame rate and
+duration are read from the file. Its labelled boxes come from a
 sample list ``{sample_list_dir}/{name}.csv`` (``sample_list_pattern``) in the format of
 Ekya's ``Mp4VideoClassification`` (one row per object)::
 
@@ -36,6 +38,7 @@ Check a folder of clips::
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import logging
 import math
 import os
@@ -65,12 +68,14 @@ log = logging.getLogger(__name__)
 DEFAULT_CLASS_MAP: dict[int, str] = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
 #: Largest COCO category id (the 91-id numbering; the 80-class numbering stays below it).
 MAX_COCO_ID = 90
+#: Suffixes of the files taken as clips (any container FFmpeg decodes; the codec is found in the file).
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 BOX_COLUMN_SETS = (("xmin", "ymin", "xmax", "ymax"), ("x0", "y0", "x1", "y1"))
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One MP4 clip and its validated sample list.
+    """One video clip and its validated sample list.
 
     Attributes:
         path, sample_list: the files.
@@ -94,13 +99,13 @@ class Clip:
 
 
 class VideoSource(CroppedStreamSource):
-    """MP4 clips + Ekya sample lists as streams of object crops.
+    """Video clips + Ekya sample lists as streams of object crops.
 
     Args:
-        root: folder of ``*.mp4`` clips (one stream each).
+        root: folder of video clips (one stream each; suffixes :data:`VIDEO_SUFFIXES`).
         window_seconds: retraining window length T, seconds.
         sample_list_dir: folder of the sample lists (default: ``root``).
-        sample_list_pattern: sample-list file name, ``{name}`` is the clip's name without ``.mp4``.
+        sample_list_pattern: sample-list file name, ``{name}`` is the clip's file name without its suffix.
         class_map: COCO category id -> class in CLASSES (default: Ekya's six).
         box_units: ``pixels`` or ``normalized`` (fractions of the frame width/height).
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
@@ -174,9 +179,15 @@ class VideoSource(CroppedStreamSource):
     def _discover_streams(self) -> list[str]:
         if not self.root.is_dir():
             raise EkyaError(f"{self.kind}: root folder {self.root} does not exist (see data/README.md)")
-        paths = sorted(p for p in self.root.iterdir() if p.suffix.lower() == ".mp4" and p.is_file())
+        paths = sorted(p for p in self.root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                       and not p.name.startswith("."))
         if not paths:
-            raise EkyaError(f"{self.kind}: no .mp4 files in {self.root}")
+            raise EkyaError(f"{self.kind}: no video files ({' '.join(VIDEO_SUFFIXES)}) in {self.root}")
+        stems = Counter(p.stem for p in paths)
+        twice = sorted(p.name for p in paths if stems[p.stem] > 1)
+        if twice:
+            raise EkyaError(f"{self.kind}: {', '.join(twice)} in {self.root} would be streams of one name; "
+                            "keep one file per name (a stream is named after its file)")
         for path in paths:
             sample_list = self.sample_list_dir / self.sample_list_pattern.format(name=path.stem)
             if not sample_list.is_file():
@@ -410,7 +421,7 @@ def _decode_frames(container, stream):
 
 
 def _probe(path: Path) -> tuple[float, float, int, int]:
-    """Average frame rate (frames/s), duration (s), width and height (pixels) of an MP4 clip."""
+    """Average frame rate (frames/s), duration (s), width and height (pixels) of a video clip, read from the file."""
     import av
 
     try:
@@ -432,7 +443,7 @@ def _probe(path: Path) -> tuple[float, float, int, int]:
                 raise EkyaError(f"{path}: has no duration or frame count")
             return fps, duration, int(stream.codec_context.width), int(stream.codec_context.height)
     except av.FFmpegError as error:
-        raise EkyaError(f"{path}: not a readable MP4 video ({error})") from error
+        raise EkyaError(f"{path}: not a readable video ({error})") from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
