@@ -16,7 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 
 from ekya.data.base import CLASSES, StreamSource, require_holdout
-from ekya.inference.labelers import LABELER_NAMES, build_labeler
+from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
 from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts
 from ekya.execution.local.estimation import Estimation, PruningSettings
@@ -60,6 +60,10 @@ def strict(section: str, mapping: Mapping[str, Any], known: Iterable[str]) -> di
 def build_source(dataset: Mapping[str, Any]) -> StreamSource:
     """The dataset a ``conf/dataset/*.yaml`` describes (its ``_target_``; ``name`` is not a constructor argument)."""
     arguments = {key: value for key, value in dataset.items() if key != "name"}
+    detection = arguments.get("detection") or {}
+    if arguments.get("detector") == "mog2" and detection.get("classifier") is not None:
+        # MOG2's boxes have no labels: a golden model labels their crops (ekya.data cannot load one).
+        arguments["crop_classifier"] = GoldenCropClassifier(detection["classifier"], device=str(detection.get("classifier_device", "cpu")))
     try:
         return hydra.utils.instantiate(arguments)
     except InstantiationException as error:
@@ -167,6 +171,9 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
         device = str(executor["device"])
         retrain_configs = load_retrain_space(config["retrain_space"]["configs"])
         stream_names = select(source.streams, config["streams"], "streams")
+        if config["labeler"].get("name") == "detector" and not getattr(source, "detects", False):
+            raise EkyaError("labeler=detector labels with the dataset's detection stage, which this dataset has none of: "
+                            "use dataset=video with dataset.detector=torchvision or mog2, or labeler=ground_truth / golden")
         fewest = min(stream_names, key=source.num_windows)
         if source.num_windows(fewest) < 2:
             raise EkyaError(f"stream {fewest!r} has {source.num_windows(fewest)} window(s) to stream; continuous learning "

@@ -34,6 +34,8 @@ class Window:
         labels: int64 array (N,), index into :data:`CLASSES`.
         frame_ids: int64 array (N,), the frame each crop comes from (several crops may share one).
         timestamps: float64 array (N,), seconds since the stream's start of each crop's frame.
+        labeling_seconds: GPU-seconds (100% of one GPU) a detection stage spent finding and
+            labeling the window's crops (0 for annotated data); ``labeler=detector`` charges it.
     """
 
     stream: str
@@ -44,6 +46,7 @@ class Window:
     labels: np.ndarray
     frame_ids: np.ndarray
     timestamps: np.ndarray
+    labeling_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -62,7 +65,7 @@ class Window:
     def subset(self, indices: np.ndarray) -> Window:
         """The same window holding only the crops at ``indices``."""
         return Window(self.stream, self.index, self.start_seconds, self.end_seconds, self.images[indices],
-                      self.labels[indices], self.frame_ids[indices], self.timestamps[indices])
+                      self.labels[indices], self.frame_ids[indices], self.timestamps[indices], self.labeling_seconds)
 
 
 class StreamSource(abc.ABC):

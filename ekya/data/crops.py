@@ -253,7 +253,7 @@ class SkipLog:
                 self._skipped[(kind, unit)] = int(value)
             elif prefix == "filtered":
                 self._filtered[(kind, unit)] = int(value)
-        return {name: arrays[name] for name in CROP_ARRAYS if name in arrays}
+        return {name: arrays[name] for name in (*CROP_ARRAYS, "labeling_seconds") if name in arrays}
 
     def record(self, unit: str, kind: str, count: int, skipped: bool = True) -> None:
         """Record ``count`` skipped (or filtered) items of ``kind`` in ``unit`` directly."""
@@ -503,6 +503,7 @@ class CroppedStreamSource(StreamSource):
             labels=arrays["labels"].astype(np.int64),
             frame_ids=arrays["frame_ids"].astype(np.int64),
             timestamps=arrays["timestamps"].astype(np.float64),
+            labeling_seconds=float(arrays.get("labeling_seconds", 0.0)),
         )
 
     def holdout(self) -> list[Window]:

@@ -116,10 +116,10 @@ def test_x0_y0_x1_y1_columns_and_normalized_boxes(one_clip):
 
 def test_missing_sample_list_and_detector_option_are_errors(one_clip):
     root, _ = one_clip
-    with pytest.raises(EkyaError, match="detector is not implemented"):
-        make(root, detector_checkpoint="detector.pt")
+    with pytest.raises(EkyaError, match="unknown detector 'yolo'; valid: mog2, torchvision, or null"):
+        make(root, detector="yolo")
     (root / "clip.csv").rename(root / "other.csv")
-    with pytest.raises(EkyaError, match=r"sample list .*clip.csv for clip.mp4 is missing"):
+    with pytest.raises(EkyaError, match=r"sample list .*clip.csv for clip.mp4 is missing.*or set dataset.detector=mog2 or torchvision"):
         make(root)
 
 
