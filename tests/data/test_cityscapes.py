@@ -165,6 +165,23 @@ def test_zero_area_and_outside_boxes_are_skipped_or_an_error(dataset):
         make(root, strict=True).window("bonn", 0)
 
 
+@pytest.mark.parametrize("polygon", [None, [], [[1, 2, 3]], [["a", 2], [3, 4]], [[1, float("nan")], [3, 4]]])
+def test_malformed_polygon_is_a_bad_box_named_as_such(dataset, polygon):
+    root, _ = dataset
+    annotation = root / "gtFine/train/bonn/bonn_000000_000019_gtFine_polygons.json"
+    data = json.loads(annotation.read_text())
+    if polygon is None:
+        del data["objects"][1]["polygon"]
+    else:
+        data["objects"][1]["polygon"] = polygon
+    annotation.write_text(json.dumps(data))
+    source = make(root)
+    assert len(source.window("bonn", 0)) == 5 and source.skipped == {"boxes": 1}
+    with pytest.raises(EkyaError, match=r"bonn_000000_000019_gtFine_polygons.json, object 1 \(person\): polygon .* is missing or "
+                                        r"malformed \(need a list of \[x, y\] number pairs\)"):
+        make(root, strict=True).window("bonn", 0)
+
+
 def test_image_size_disagreeing_with_the_polygons_file_skips_the_frame(dataset):
     root, _ = dataset
     annotation = root / "gtFine/train/bonn/bonn_000000_000019_gtFine_polygons.json"
