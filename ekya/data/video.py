@@ -74,7 +74,8 @@ MAX_COCO_ID = 90
 DEFAULT_DETECTION_FPS = 2.0
 #: Keys of ``dataset.detection`` (``fps`` and the classifier's are the source's and flows/config.py's; the rest the detector's).
 DETECTION_KEYS: tuple[str, ...] = ("fps", "device", "model", "weights", "score_threshold", "classifier", "classifier_device",
-                                   "history", "var_threshold", "min_area_pixels", "kernel_pixels", "padding", "warmup_frames")
+                                   "history", "var_threshold", "min_area_pixels", "kernel_pixels", "padding", "warmup_frames",
+                                   "max_side_pixels")
 #: Suffixes of the files taken as clips (any container FFmpeg decodes; the codec is found in the file).
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 BOX_COLUMN_SETS = (("xmin", "ymin", "xmax", "ymax"), ("x0", "y0", "x1", "y1"))
@@ -430,6 +431,7 @@ class VideoSource(CroppedStreamSource):
         other = np.zeros(count, dtype=np.int64)
         slot = -1
         detector.start_clip()
+        self._warm_up(clip)
         try:
             with av.open(str(clip.path)) as container:
                 stream = container.streams.video[0]
@@ -480,6 +482,15 @@ class VideoSource(CroppedStreamSource):
                     **SkipLog.count_arrays({}, {kind: int(values[k]) for kind, values in filtered.items()}),
                     "labeling_seconds": np.array(float(seconds[k]))}
                 for k in range(count)}
+
+    def _warm_up(self, clip: Clip) -> None:
+        """One untimed call of the detector and the classifier, so that the seconds charged are steady-state
+        ones (a model's first call also pays for thread pools and lazy initialisation)."""
+        assert self.detector is not None
+        if self.detector.labels_boxes:
+            self.detector.detect(np.zeros((clip.height, clip.width, 3), dtype=np.uint8))
+        if self.crop_classifier is not None and not self.detector.labels_boxes:
+            self.crop_classifier.classify(np.zeros((1, 3, self.crop_resolution, self.crop_resolution), dtype=np.uint8))
 
     def _crop_frame(self, clip: Clip, index: int, frame: np.ndarray) -> dict[str, np.ndarray]:
         rows = _rows_between(clip, index, index + 1)

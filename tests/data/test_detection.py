@@ -59,6 +59,19 @@ def test_mog2_boxes_the_moving_objects_and_a_classifier_labels_them(tmp_path, mo
     assert cached.labeling_seconds == later.labeling_seconds  # the measured cost comes back with the crops
 
 
+@pytest.mark.parametrize("max_side_pixels", [None, 160])
+def test_mog2_boxes_are_in_full_frame_pixels_on_shrunk_frames_too(max_side_pixels):
+    background = np.random.default_rng(0).integers(40, 90, size=(240, 320, 3), dtype=np.uint8)
+    detector = MOG2Detector(history=50, warmup_frames=5, min_area_pixels=150, padding=0.0, max_side_pixels=max_side_pixels)
+    for _ in range(15):
+        detector.observe(background)
+    frame = background.copy()
+    frame[100:140, 200:260] = (230, 20, 20)  # an object appears
+    found = detector.detect(frame)
+    assert len(found.boxes) == 1 and found.labels.tolist() == [-1]
+    np.testing.assert_allclose(found.boxes[0], [200, 100, 260, 140], atol=3)
+
+
 def test_mog2_needs_a_classifier_and_known_keys(tmp_path):
     moving_objects_video(tmp_path / "corner.mp4", frames=10)
     with pytest.raises(EkyaError, match=r"dataset.detector=mog2 finds boxes without labels.*set dataset.detection.classifier=PATH"):
