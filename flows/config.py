@@ -15,9 +15,9 @@ import hydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 
-from ekya.data.base import CLASSES, StreamSource
+from ekya.data.base import CLASSES, StreamSource, require_holdout
+from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
 from flows.console import check_log_level
-from ekya.inference.labelers import LABELER_NAMES, build_labeler
 from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts
 from ekya.execution.local.estimation import Estimation, PruningSettings
@@ -61,6 +61,10 @@ def strict(section: str, mapping: Mapping[str, Any], known: Iterable[str]) -> di
 def build_source(dataset: Mapping[str, Any]) -> StreamSource:
     """The dataset a ``conf/dataset/*.yaml`` describes (its ``_target_``; ``name`` is not a constructor argument)."""
     arguments = {key: value for key, value in dataset.items() if key != "name"}
+    detection = arguments.get("detection") or {}
+    if arguments.get("detector") == "mog2" and detection.get("classifier") is not None:
+        # MOG2's boxes have no labels: a golden model labels their crops (ekya.data cannot load one).
+        arguments["crop_classifier"] = GoldenCropClassifier(detection["classifier"], device=str(detection.get("classifier_device", "cpu")))
     try:
         return hydra.utils.instantiate(arguments)
     except InstantiationException as error:
@@ -68,6 +72,15 @@ def build_source(dataset: Mapping[str, Any]) -> StreamSource:
         if isinstance(cause, EkyaError):
             raise cause from None
         raise EkyaError(f"dataset {dataset.get('name')!r}: {cause or error}") from None
+
+
+def build_learning_source(dataset: Mapping[str, Any], streams: int | None) -> StreamSource:
+    """The dataset of a run that trains a base model: narrowed to its first ``streams`` streams, with hold-out
+    windows (else one line naming the keys to set, before anything starts)."""
+    source = build_source(dataset)
+    source.limit_streams(streams)
+    require_holdout(source)
+    return source
 
 
 def build_model_settings(model: Mapping[str, Any]) -> ModelSettings:
@@ -155,10 +168,17 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
     if name == "local":
         strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling"))
         model = build_model_settings(config["model"])
-        source = build_source(config["dataset"])
+        source = build_learning_source(config["dataset"], config["streams"])
         device = str(executor["device"])
         retrain_configs = load_retrain_space(config["retrain_space"]["configs"])
         stream_names = select(source.streams, config["streams"], "streams")
+        if config["labeler"].get("name") == "detector" and not getattr(source, "detects", False):
+            raise EkyaError("labeler=detector labels with the dataset's detection stage, which this dataset has none of: "
+                            "use dataset=video with dataset.detector=torchvision or mog2, or labeler=ground_truth / golden")
+        fewest = min(stream_names, key=source.num_windows)
+        if source.num_windows(fewest) < 2:
+            raise EkyaError(f"stream {fewest!r} has {source.num_windows(fewest)} window(s) to stream; continuous learning "
+                            f"needs at least 2: {source.more_windows_hint()}")
         estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
         return LocalRun(
             source,
@@ -223,7 +243,7 @@ def executor_threads(config: Mapping[str, Any]) -> int:
 def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
     """The offline profiler of ``conf/profile_offline.yaml``; validates everything before any training starts."""
     return OfflineProfiler(
-        build_source(config["dataset"]),
+        build_learning_source(config["dataset"], config["streams"]),
         build_model_settings(config["model"]),
         load_retrain_space(config["retrain_space"]["configs"]),
         load_inference_space(config["inference_space"]["configs"]),
@@ -247,7 +267,7 @@ def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
         raise EkyaError(f"gpus must be a number > 0, got {gpus!r}")
     profiler = strict("profiler", config["profiler"], ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS))
     return ProfilerEvaluation(
-        build_source(config["dataset"]),
+        build_learning_source(config["dataset"], config["streams"]),
         build_model_settings(config["model"]),
         load_retrain_space(config["retrain_space"]["configs"]),
         build_micro_profiler(profiler, config["seed"]),

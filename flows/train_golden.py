@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ekya.data.base import Window
+from ekya.data.base import CLASSES, Window
 from ekya.models.golden import save_golden_checkpoint
-from ekya.training.golden import GoldenTrainResult, golden_training_windows, train_golden_model
+from ekya.training.golden import GoldenTrainResult, check_golden_classes, golden_training_windows, train_golden_model
 from flows.config import build_source, check_golden_training
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
@@ -51,8 +51,12 @@ def train_golden(config: dict[str, Any]) -> dict[str, Any]:
     """Train and save the golden model of one configuration; returns a summary (accuracies in [0, 1])."""
     check_golden_training(config)
     windows = load_training_windows(config["dataset"], bool(config["holdout"]), config["stream_windows"])
+    classes = check_golden_classes(windows)
+    absent = [name for name in CLASSES if name not in classes]
     print(f"training golden {config['architecture']} on {sum(len(w) for w in windows)} crops of {len(windows)} windows "
-          f"for {config['epochs']} epochs on {config['device']}", flush=True)
+          f"for {config['epochs']} epochs on {config['device']}; crops per class: "
+          + ", ".join(f"{name} {n}" for name, n in classes.items())
+          + (f"; none of {', '.join(absent)} (the golden model will never label them)" if absent else ""), flush=True)
     result = train(windows, config)
     path = save_golden_checkpoint(result.model, config["output"])
     validation = result.validation_accuracy[-1] if result.validation_accuracy else None
@@ -77,6 +81,9 @@ def train_golden(config: dict[str, Any]) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     config = OmegaConf.to_container(cfg, resolve=True)
     check_golden_training(config)  # fail on bad input before Prefect starts
+    # The training data too (fewer than two classes, a broken dataset): one line, not a flow's traceback.
+    # The flow loads the windows again, from the crop cache.
+    check_golden_classes(golden_training_windows(build_source(config["dataset"]), bool(config["holdout"]), config["stream_windows"]))
     return train_golden(config)["validation_accuracy"]
 
 

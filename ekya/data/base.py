@@ -27,12 +27,15 @@ class Window:
     Attributes:
         stream: name of the camera stream.
         index: window number k (0-based).
-        start_seconds: window start kT, seconds since the stream's start.
-        end_seconds: window end (k+1)T, seconds.
+        start_seconds: window start, seconds since the stream's start: kT, plus T per hold-out
+            window before it when a real dataset holds out each stream's first windows.
+        end_seconds: window end, ``start_seconds`` + T.
         images: uint8 array (N, 3, H, W), RGB object crops.
         labels: int64 array (N,), index into :data:`CLASSES`.
         frame_ids: int64 array (N,), the frame each crop comes from (several crops may share one).
         timestamps: float64 array (N,), seconds since the stream's start of each crop's frame.
+        labeling_seconds: GPU-seconds (100% of one GPU) a detection stage spent finding and
+            labeling the window's crops (0 for annotated data); ``labeler=detector`` charges it.
     """
 
     stream: str
@@ -43,6 +46,7 @@ class Window:
     labels: np.ndarray
     frame_ids: np.ndarray
     timestamps: np.ndarray
+    labeling_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -61,7 +65,7 @@ class Window:
     def subset(self, indices: np.ndarray) -> Window:
         """The same window holding only the crops at ``indices``."""
         return Window(self.stream, self.index, self.start_seconds, self.end_seconds, self.images[indices],
-                      self.labels[indices], self.frame_ids[indices], self.timestamps[indices])
+                      self.labels[indices], self.frame_ids[indices], self.timestamps[indices], self.labeling_seconds)
 
 
 class StreamSource(abc.ABC):
@@ -92,6 +96,29 @@ class StreamSource(abc.ABC):
     def holdout(self) -> list[Window]:
         """Windows of hold-out cameras used to train the base model (default: none)."""
         return []
+
+    @property
+    def has_holdout(self) -> bool:
+        """Whether :meth:`holdout` serves any window (subclasses answer without loading them)."""
+        return bool(self.holdout())
+
+    def holdout_hint(self) -> str:
+        """How to give the dataset hold-out windows (the config keys to set), for messages."""
+        return "the dataset must provide hold-out windows"
+
+    def more_windows_hint(self) -> str:
+        """How to get more windows per stream (the config keys to set), for messages."""
+        return "set a shorter dataset.window_seconds"
+
+    def limit_streams(self, count: int | None) -> None:
+        """Use only the first ``count`` streams (None: all); a source whose hold-out depends on its streams narrows it too."""
+        select(self.streams, count, "streams")
+
+
+def require_holdout(source: StreamSource) -> None:
+    """Raise an :class:`EkyaError` naming the keys to set when ``source`` has no hold-out windows for the base model."""
+    if not source.has_holdout:
+        raise EkyaError(f"the dataset has no hold-out windows to train the base model on: {source.holdout_hint()}")
 
 
 def select(names: Sequence[Any], count: int | None, what: str) -> list[Any]:

@@ -37,7 +37,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     cli_main,
     crop_labelled_frame,
     decode_image,
@@ -73,12 +73,13 @@ class CityscapesSource(CroppedStreamSource):
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
         label_map: Cityscapes label -> class in CLASSES (default: Ekya's six labels).
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`
             (stream names are city names, e.g. ``aachen``).
         name: dataset name used in messages.
     """
 
     kind = "cityscapes"
+    window_key = "frames_per_window"
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class CityscapesSource(CroppedStreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "cityscapes",
     ) -> None:
         if int(frames_per_window) != frames_per_window or frames_per_window < 1:
@@ -110,6 +112,7 @@ class CityscapesSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
         self.root = Path(root)
@@ -206,7 +209,7 @@ class CityscapesSource(CroppedStreamSource):
 
     def _decode_frame(self, frame: CityscapesFrame) -> dict[str, np.ndarray]:
         try:
-            boxes, labels, names, expected = self._read_polygons(frame.annotation)
+            boxes, labels, names, expected, malformed = self._read_polygons(frame.annotation)
             image = decode_image(frame.image, str(frame.image))
             if expected is not None and expected != (image.shape[1], image.shape[0]):
                 raise EkyaError(
@@ -220,6 +223,7 @@ class CityscapesSource(CroppedStreamSource):
             image, boxes, labels, frame_id=0, timestamp=0.0, resolution=self.crop_resolution,
             min_box_pixels=self.min_box_pixels, where=str(frame.annotation), box_names=names,
         )
+        problems = malformed + problems
         self.skip_log.check("boxes", problems)
         return {**arrays, **SkipLog.count_arrays({"boxes": len(problems)}, {"small_boxes": small})}
 
@@ -234,9 +238,10 @@ class CityscapesSource(CroppedStreamSource):
             raise EkyaError(f"{path}: expected a JSON object with an 'objects' list (Cityscapes gtFine polygons)")
         return data
 
-    def _read_polygons(self, path: Path) -> tuple[np.ndarray, np.ndarray, list[str], tuple[int, int] | None]:
+    def _read_polygons(self, path: Path) -> tuple[np.ndarray, np.ndarray, list[str], tuple[int, int] | None, list[str]]:
         """Bounding boxes (K, 4), class indices (K,) and names of the mapped objects of one file,
-        and the (width, height) it states (None when absent)."""
+        the (width, height) it states (None when absent), and a message per mapped object
+        whose polygon is missing or malformed (bad boxes, skipped)."""
         data = self._load_json(path)
         size = None
         if "imgWidth" in data and "imgHeight" in data:
@@ -244,24 +249,27 @@ class CityscapesSource(CroppedStreamSource):
                 size = (int(data["imgWidth"]), int(data["imgHeight"]))
             except (TypeError, ValueError) as error:
                 raise EkyaError(f"{path}: imgWidth/imgHeight must be whole numbers ({error})") from error
-        boxes, labels, names = [], [], []
+        boxes, labels, names, malformed = [], [], [], []
         for number, obj in enumerate(data["objects"]):
             label = obj.get("label") if isinstance(obj, dict) else None
             if label not in self.label_map or obj.get("deleted", 0):
                 continue
             name = f"object {number} ({label})"
+            polygon = obj.get("polygon")
             try:
-                points = np.asarray(obj["polygon"], dtype=np.float64).reshape(-1, 2)
-            except (KeyError, TypeError, ValueError):
-                points = np.empty((0, 2))
-            if len(points) == 0:
-                box = [np.nan] * 4
-            else:
-                box = [*points.min(axis=0), *points.max(axis=0)]
-            boxes.append(box)
+                points = np.asarray(polygon, dtype=np.float64)
+                well_formed = points.ndim == 2 and points.shape[1] == 2 and len(points) > 0 and np.isfinite(points).all()
+            except (TypeError, ValueError):
+                well_formed = False
+            if not well_formed:
+                shown = repr(polygon) if len(repr(polygon)) <= 60 else repr(polygon)[:57] + "..."
+                malformed.append(f"{path}, {name}: polygon {shown} is missing or malformed (need a list of [x, y] number pairs)")
+                continue
+            boxes.append([*points.min(axis=0), *points.max(axis=0)])
             labels.append(self.label_map[label])
             names.append(name)
-        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(labels, dtype=np.int64), names, size
+        return (np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(labels, dtype=np.int64), names, size,
+                malformed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda: CityscapesSource(
             root=args.root, split=args.split, frames_per_window=args.frames_per_window,
             seconds_per_frame=args.seconds_per_frame, min_box_pixels=args.min_box_pixels,
-            crop_resolution=args.crop_resolution, cache_dir=cache_dir_argument(args, "cityscapes"), strict=args.strict,
+            **common_options(args, "cityscapes"),
         ),
         check=args.check,
     )

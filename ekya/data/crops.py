@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.base import CLASSES, StreamSource, Window, select
 from ekya.data.cache import ArrayCache, cache_key, file_digest
 from ekya.errors import EkyaError
 
@@ -253,7 +253,7 @@ class SkipLog:
                 self._skipped[(kind, unit)] = int(value)
             elif prefix == "filtered":
                 self._filtered[(kind, unit)] = int(value)
-        return {name: arrays[name] for name in CROP_ARRAYS if name in arrays}
+        return {name: arrays[name] for name in (*CROP_ARRAYS, "labeling_seconds") if name in arrays}
 
     def record(self, unit: str, kind: str, count: int, skipped: bool = True) -> None:
         """Record ``count`` skipped (or filtered) items of ``kind`` in ``unit`` directly."""
@@ -334,10 +334,16 @@ class CroppedStreamSource(StreamSource):
         stream_names: streams to use, in this order (None: every stream found, sorted).
         holdout_streams: streams kept out of :attr:`streams` and served by :meth:`holdout`
             (e.g. to train the base model).
+        holdout_first_windows: the first N windows of every streamed stream are hold-out
+            data too (served by :meth:`holdout`, not by :meth:`window`: the stream's window 0
+            is the file's window N). None: 1 when ``holdout_streams`` is empty, else 0, so
+            a dataset without hold-out cameras trains its base model on each stream's first window.
     """
 
     #: Dataset kind used in cache keys and messages, e.g. "cityscapes".
     kind: str = "dataset"
+    #: The config key that sets the window length (named in messages).
+    window_key: str = "window_seconds"
 
     def __init__(
         self,
@@ -348,9 +354,15 @@ class CroppedStreamSource(StreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
     ) -> None:
         if not window_seconds > 0:
             raise EkyaError(f"window_seconds must be > 0 seconds, got {window_seconds}")
+        if holdout_first_windows is not None and (
+                isinstance(holdout_first_windows, bool) or int(holdout_first_windows) != holdout_first_windows
+                or holdout_first_windows < 0):
+            raise EkyaError(f"holdout_first_windows must be a whole number >= 0 or null (1 without holdout_streams), "
+                            f"got {holdout_first_windows!r}")
         super().__init__(window_seconds)
         if int(crop_resolution) != crop_resolution or crop_resolution < 1:
             raise EkyaError(f"crop_resolution must be a positive whole number of pixels, got {crop_resolution}")
@@ -362,6 +374,9 @@ class CroppedStreamSource(StreamSource):
         self.skip_log = SkipLog(self.strict)
         self._requested_streams = list(stream_names) if stream_names is not None else None
         self._holdout_names = list(holdout_streams or [])
+        if holdout_first_windows is None:
+            holdout_first_windows = 0 if self._holdout_names else 1
+        self.holdout_first_windows = int(holdout_first_windows)
         self._streams: list[str] = []
 
     # -- subclass hooks
@@ -400,7 +415,35 @@ class CroppedStreamSource(StreamSource):
         chosen = self._requested_streams if self._requested_streams is not None else sorted(found)
         self._streams = [name for name in chosen if name not in set(self._holdout_names)]
         if not self._streams:
-            raise EkyaError(f"{self.kind}: every stream is a hold-out stream; nothing left to stream")
+            raise EkyaError(f"{self.kind}: every stream is a hold-out stream; nothing left to stream "
+                            f"(holdout_streams={self._holdout_names}; found: {', '.join(sorted(found))})")
+        short = {name: self._num_windows(name) for name in self._streams}
+        short = {name: count for name, count in short.items() if count <= self.holdout_first_windows}
+        if short:
+            listed = ", ".join(f"{name!r} ({count})" for name, count in short.items())
+            raise EkyaError(
+                f"{self.kind}: holdout_first_windows={self.holdout_first_windows} leaves no window to stream in "
+                f"{len(short)} stream(s) with that many complete {self.window_seconds:g} s windows or fewer: {listed}; "
+                f"set a shorter {self.window_key}, holdout_first_windows=0 with holdout_streams, or leave them out with stream_names"
+            )
+
+    def limit_streams(self, count: int | None) -> None:
+        """Stream only the first ``count`` streams (None: all); hold-out first windows then come from those alone."""
+        self._streams = select(self._streams, count, "streams")
+
+    @property
+    def has_holdout(self) -> bool:
+        """Whether :meth:`holdout` serves any window (hold-out streams or first windows)."""
+        return bool(self._holdout_names) or self.holdout_first_windows > 0
+
+    def more_windows_hint(self) -> str:
+        hint = f"set a shorter dataset.{self.window_key}"
+        return hint + (f" or a smaller dataset.holdout_first_windows (now {self.holdout_first_windows}, with holdout_streams)"
+                       if self.holdout_first_windows else "")
+
+    def holdout_hint(self) -> str:
+        return (f"set dataset.holdout_first_windows=N (the first N windows of each stream train the base model) "
+                f"or dataset.holdout_streams=[NAME, ...] (whole streams kept out; streams: {', '.join(self._streams)})")
 
     def _where(self) -> str:
         """Where the data was looked for (for messages); subclasses override."""
@@ -429,33 +472,50 @@ class CroppedStreamSource(StreamSource):
         if stream not in self._streams and stream not in self._holdout_names:
             raise EkyaError(f"{self.kind}: unknown stream {stream!r}; streams: {', '.join(self._streams)}")
 
+    def _offset(self, stream: str) -> int:
+        """File windows of ``stream`` before its window 0 (its hold-out first windows)."""
+        return 0 if stream in self._holdout_names else self.holdout_first_windows
+
     def num_windows(self, stream: str) -> int:
         self._check_stream(stream)
-        return self._num_windows(stream)
+        return self._num_windows(stream) - self._offset(stream)
 
     def window(self, stream: str, index: int) -> Window:
         count = self.num_windows(stream)
         if not 0 <= index < count:
             raise EkyaError(f"{self.kind}: stream {stream!r} has windows 0..{count - 1}, asked for {index}")
-        arrays = self._load_window(stream, index)
+        return self._file_window(stream, index + self._offset(stream), index)
+
+    def _file_window(self, stream: str, position: int, index: int) -> Window:
+        """Window ``position`` of ``stream``'s files, numbered ``index``."""
+        arrays = self._load_window(stream, position)
         if len(arrays["labels"]) == 0 and not self.allow_empty_windows:
             raise EkyaError(
-                f"{self.kind}: window {index} of stream {stream!r} has no objects ({self._describe_window(stream, index)}); "
-                "use a longer window_seconds, a smaller min_box_pixels, or allow_empty_windows=true"
+                f"{self.kind}: window {index} of stream {stream!r} has no objects ({self._describe_window(stream, position)}); "
+                f"use a longer {self.window_key}, a smaller min_box_pixels, or allow_empty_windows=true"
             )
         return Window(
             stream=stream,
             index=index,
-            start_seconds=index * self.window_seconds,
-            end_seconds=(index + 1) * self.window_seconds,
+            start_seconds=position * self.window_seconds,
+            end_seconds=(position + 1) * self.window_seconds,
             images=arrays["images"],
             labels=arrays["labels"].astype(np.int64),
             frame_ids=arrays["frame_ids"].astype(np.int64),
             timestamps=arrays["timestamps"].astype(np.float64),
+            labeling_seconds=float(arrays.get("labeling_seconds", 0.0)),
         )
 
     def holdout(self) -> list[Window]:
-        return [self.window(stream, k) for stream in self._holdout_names for k in range(self._num_windows(stream))]
+        """Every window of the hold-out streams, then the first ``holdout_first_windows`` of each streamed stream."""
+        whole = [self._file_window(stream, k, k) for stream in self._holdout_names for k in range(self._num_windows(stream))]
+        first = [self._file_window(stream, k, k) for stream in self._streams for k in range(self.holdout_first_windows)]
+        return whole + first
+
+    def holdout_windows_of(self, stream: str) -> int:
+        """How many windows of ``stream`` :meth:`holdout` serves."""
+        self._check_stream(stream)
+        return self._num_windows(stream) if stream in self._holdout_names else self.holdout_first_windows
 
     def _cached(
         self, unit: str, key_params: dict, create: Callable[[], dict[str, np.ndarray]]
@@ -484,33 +544,41 @@ class CroppedStreamSource(StreamSource):
 def run_check(source: CroppedStreamSource, load: bool = True, out: Callable[[str], None] = print) -> int:
     """Print a summary of ``source``; with ``load``, load every window once (filling the cache).
 
-    Returns the exit code: 0 when every window loaded, 1 otherwise (each failure printed).
+    Per stream: the windows it streams, the hold-out windows it gives the base model (a
+    hold-out stream's every window, or a streamed stream's first ``holdout_first_windows``),
+    and, with ``load``, crops per class over both. Returns the exit code: 0 when every window
+    loaded, 1 otherwise (each failure printed).
     """
     failures = 0
     names = source.streams + source.holdout_streams
-    out(f"{source.kind}: {len(source.streams)} streams, {len(source.holdout_streams)} hold-out, "
+    holdout = (f"hold-out streams {', '.join(source.holdout_streams)}" if source.holdout_streams else "no hold-out streams")
+    if source.holdout_first_windows:
+        holdout += f", and the first {source.holdout_first_windows} window(s) of each stream"
+    out(f"{source.kind}: {len(source.streams)} streams; base model trained on {holdout}; "
         f"window {source.window_seconds:g} s, crops {source.crop_resolution} px")
-    header = f"{'stream':40s} {'windows':>7s} {'crops':>7s}  " + " ".join(f"{c:>10s}" for c in CLASSES)
+    header = f"{'stream':40s} {'windows':>7s} {'hold-out':>8s}"
     if load:
-        out(header)
+        header += f" {'crops':>7s}  " + " ".join(f"{c:>10s}" for c in CLASSES)
+    out(header)
     for stream in names:
-        count = source.num_windows(stream)
+        held = source.holdout_windows_of(stream)
+        count = 0 if stream in source.holdout_streams else source.num_windows(stream)
+        row = f"{stream:40s} {count:7d} {held:8d}"
         if not load:
-            out(f"{stream:40s} {count:7d}")
+            out(row)
             continue
         classes = np.zeros(len(CLASSES), dtype=np.int64)
         crops = 0
-        for index in range(count):
+        for position in range(held + count):
             try:
-                window = source.window(stream, index)
+                window = source._file_window(stream, position, position if position < held else position - held)
             except EkyaError as error:
                 failures += 1
                 out(f"  error: {error}")
                 continue
             crops += len(window)
             classes += window.class_counts()
-        tag = " (hold-out)" if stream in source.holdout_streams else ""
-        out(f"{(stream + tag):40s} {count:7d} {crops:7d}  " + " ".join(f"{c:10d}" for c in classes))
+        out(f"{row} {crops:7d}  " + " ".join(f"{c:10d}" for c in classes))
     out(f"skipped: {source.skipped or 'nothing'}; filtered: {source.filtered or 'nothing'}")
     if failures:
         out(f"{failures} window(s) failed")
@@ -537,7 +605,21 @@ def add_common_arguments(parser, default_window_seconds: float | None = None) ->
                         help="decoded-crop cache folder (default: .cache/crops/<name>, where Hydra runs look)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument("--strict", action="store_true", help="fail on bad frames/boxes instead of skipping them")
+    parser.add_argument("--holdout-streams", nargs="*", default=[], metavar="STREAM",
+                        help="streams kept out to train the base model (holdout_streams)")
+    parser.add_argument("--holdout-first-windows", type=int, default=None, metavar="N",
+                        help="the first N windows of each stream train the base model (default: 1 without --holdout-streams, else 0)")
+    parser.add_argument("--stream-names", nargs="*", default=None, metavar="STREAM", help="streams to use, in order (default: all)")
     parser.add_argument("--check", action="store_true", help="load every window once (fills the cache) and summarise")
+
+
+def common_options(args, name: str) -> dict:
+    """Constructor arguments of :class:`CroppedStreamSource` that the common arguments give."""
+    return {
+        "crop_resolution": args.crop_resolution, "cache_dir": cache_dir_argument(args, name), "strict": args.strict,
+        "holdout_streams": args.holdout_streams, "holdout_first_windows": args.holdout_first_windows,
+        "stream_names": args.stream_names,
+    }
 
 
 def cache_dir_argument(args, name: str) -> str | None:

@@ -669,6 +669,16 @@ class SyntheticSource(StreamSource):
     def holdout(self) -> list[Window]:
         return [self.window(name, k) for name in self._holdout_names for k in range(self.parameters["holdout_windows"])]
 
+    @property
+    def has_holdout(self) -> bool:
+        return bool(self._holdout_names)
+
+    def holdout_hint(self) -> str:
+        return "set dataset.holdout_streams=N (N >= 1 hold-out cameras)"
+
+    def more_windows_hint(self) -> str:
+        return "set dataset.num_windows=N (N >= 2)"
+
     # ---- drift description
     def scene(self, stream: str, index: int) -> dict[str, Any]:
         """JSON-able scene of window ``index`` of ``stream``: class mix, lighting, weather, palette ..."""

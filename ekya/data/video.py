@@ -1,6 +1,8 @@
-"""MP4 clips with Ekya-style sample lists as camera streams of object crops (decoded with PyAV).
+"""Video files with Ekya-style sample lists as camera streams of object crops (decoded with PyAV).
 
-One stream per clip ``{root}/{name}.mp4``, named ``{name}``; its labelled boxes come from a
+One stream per clip ``{root}/{name}.{ext}``, named ``{name}``: any file FFmpeg decodes whose
+suffix is in :data:`VIDEO_SUFFIXES` (MP4, AVI, MKV, MOV, WebM, MPEG, ...); the frame rate and
+duration are read from the file. Its labelled boxes come from a
 sample list ``{sample_list_dir}/{name}.csv`` (``sample_list_pattern``) in the format of
 Ekya's ``Mp4VideoClassification`` (one row per object)::
 
@@ -36,12 +38,14 @@ Check a folder of clips::
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -49,7 +53,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     check_boxes,
     cli_main,
     concat_crops,
@@ -57,6 +61,7 @@ from ekya.data.crops import (
     label_index,
 )
 from ekya.data.cache import cache_key
+from ekya.data.detection import CropClassifier, Detector, build_detector
 from ekya.errors import EkyaError
 
 log = logging.getLogger(__name__)
@@ -65,15 +70,23 @@ log = logging.getLogger(__name__)
 DEFAULT_CLASS_MAP: dict[int, str] = {1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 6: "bus", 8: "truck"}
 #: Largest COCO category id (the 91-id numbering; the 80-class numbering stays below it).
 MAX_COCO_ID = 90
+#: Frames per second of video the detection stage runs on, unless ``detection.fps`` says otherwise.
+DEFAULT_DETECTION_FPS = 2.0
+#: Keys of ``dataset.detection`` (``fps`` and the classifier's are the source's and flows/config.py's; the rest the detector's).
+DETECTION_KEYS: tuple[str, ...] = ("fps", "device", "model", "weights", "score_threshold", "classifier", "classifier_device",
+                                   "history", "var_threshold", "min_area_pixels", "kernel_pixels", "padding", "warmup_frames",
+                                   "max_side_pixels")
+#: Suffixes of the files taken as clips (any container FFmpeg decodes; the codec is found in the file).
+VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 BOX_COLUMN_SETS = (("xmin", "ymin", "xmax", "ymax"), ("x0", "y0", "x1", "y1"))
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One MP4 clip and its validated sample list.
+    """One video clip and its validated sample list.
 
     Attributes:
-        path, sample_list: the files.
+        path, sample_list: the files (``sample_list`` None: boxes come from the detection stage).
         fps: average frame rate, frames per second; duration_seconds: clip length, seconds.
         width, height: frame size, pixels.
         frame_index: (K,) 0-based frame index of each kept sample (frame id - 1), ascending.
@@ -82,7 +95,7 @@ class Clip:
     """
 
     path: Path
-    sample_list: Path
+    sample_list: Path | None
     fps: float
     duration_seconds: float
     width: int
@@ -94,19 +107,25 @@ class Clip:
 
 
 class VideoSource(CroppedStreamSource):
-    """MP4 clips + Ekya sample lists as streams of object crops.
+    """Video clips + Ekya sample lists as streams of object crops.
 
     Args:
-        root: folder of ``*.mp4`` clips (one stream each).
+        root: folder of video clips (one stream each; suffixes :data:`VIDEO_SUFFIXES`).
         window_seconds: retraining window length T, seconds.
         sample_list_dir: folder of the sample lists (default: ``root``).
-        sample_list_pattern: sample-list file name, ``{name}`` is the clip's name without ``.mp4``.
+        sample_list_pattern: sample-list file name, ``{name}`` is the clip's file name without its suffix.
         class_map: COCO category id -> class in CLASSES (default: Ekya's six).
         box_units: ``pixels`` or ``normalized`` (fractions of the frame width/height).
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
-        detector_checkpoint: labelling clips with a detector is not implemented; must be None.
+        detector: None (boxes and labels from sample lists), or ``mog2`` / ``torchvision``: a
+            detection stage (:mod:`ekya.data.detection`) finds the boxes in the frames, and
+            sample lists are not read.
+        detection: the detection stage's options (``conf/dataset/video.yaml``, ``detection:``):
+            ``fps`` (frames per second of video it runs on) and the detector's own keys.
+        crop_classifier: labels the crops of unlabeled boxes (``mog2``): a golden model,
+            built by ``flows/config.py`` from ``detection.classifier``.
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`.
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`.
         name: dataset name used in messages (``urban_traffic``, ``urban_building``, ``video``).
     """
 
@@ -121,13 +140,16 @@ class VideoSource(CroppedStreamSource):
         class_map: Mapping[int, str] | None = None,
         box_units: str = "pixels",
         min_box_pixels: float = 20.0,
-        detector_checkpoint: str | None = None,
+        detector: str | None = None,
+        detection: Mapping[str, Any] | None = None,
+        crop_classifier: CropClassifier | None = None,
         crop_resolution: int = 32,
         cache_dir: str | os.PathLike | None = None,
         strict: bool = False,
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "video",
     ) -> None:
         super().__init__(
@@ -138,13 +160,15 @@ class VideoSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
-        if detector_checkpoint is not None:
-            raise EkyaError(
-                f"{name}: detector_checkpoint={detector_checkpoint!r}: labelling clips with a detector is not "
-                "implemented; provide a sample list per clip (see ekya/data/video.py) and set detector_checkpoint=null"
-            )
+        self.detector_name = detector
+        self.detection = dict(detection or {})
+        self.detector: Detector | None = None
+        self.crop_classifier = crop_classifier
+        if detector is not None:
+            self._set_up_detection(detector, crop_classifier)
         if box_units not in ("pixels", "normalized"):
             raise EkyaError(f"{name}: box_units must be 'pixels' or 'normalized', got {box_units!r}")
         if min_box_pixels < 0:
@@ -162,7 +186,29 @@ class VideoSource(CroppedStreamSource):
             raise EkyaError(f"{name}: class_map keys {bad} are not COCO ids 0..{MAX_COCO_ID}")
         self.class_map = {int(c): label_index(cls, f"{name} class_map[{c}]") for c, cls in mapping.items()}
         self._clips: dict[str, Clip] = {}
+        self._detected: dict[str, dict[int, dict[str, np.ndarray]]] = {}
         self._select_streams()
+
+    def _set_up_detection(self, detector: str, crop_classifier: CropClassifier | None) -> None:
+        unknown = sorted(set(self.detection) - set(DETECTION_KEYS))
+        if unknown:
+            raise EkyaError(f"{self.kind}: dataset.detection: unknown key(s) {', '.join(unknown)}; valid: {', '.join(DETECTION_KEYS)}")
+        fps = self.detection.get("fps", DEFAULT_DETECTION_FPS)
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+            raise EkyaError(f"{self.kind}: dataset.detection.fps must be > 0 frames per second, got {fps!r}")
+        self.detection_fps = float(fps)
+        self.detector = build_detector(detector, self.detection)
+        if not self.detector.labels_boxes and crop_classifier is None:
+            raise EkyaError(
+                f"{self.kind}: dataset.detector={detector} finds boxes without labels, which a golden classifier labels: "
+                "set dataset.detection.classifier=PATH to a golden checkpoint (python -m flows.train_golden writes one), "
+                "or use dataset.detector=torchvision"
+            )
+
+    @property
+    def detects(self) -> bool:
+        """Whether boxes and labels come from a detection stage (``labeler=detector`` charges its time)."""
+        return self.detector is not None
 
     # -- discovery
 
@@ -172,18 +218,35 @@ class VideoSource(CroppedStreamSource):
     def _discover_streams(self) -> list[str]:
         if not self.root.is_dir():
             raise EkyaError(f"{self.kind}: root folder {self.root} does not exist (see data/README.md)")
-        paths = sorted(p for p in self.root.iterdir() if p.suffix.lower() == ".mp4" and p.is_file())
+        paths = sorted(p for p in self.root.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                       and not p.name.startswith("."))
         if not paths:
-            raise EkyaError(f"{self.kind}: no .mp4 files in {self.root}")
+            raise EkyaError(f"{self.kind}: no video files ({' '.join(VIDEO_SUFFIXES)}) in {self.root}")
+        stems = Counter(p.stem for p in paths)
+        twice = sorted(p.name for p in paths if stems[p.stem] > 1)
+        if twice:
+            raise EkyaError(f"{self.kind}: {', '.join(twice)} in {self.root} would be streams of one name; "
+                            "keep one file per name (a stream is named after its file)")
         for path in paths:
+            if self.detector is not None:
+                self._clips[path.stem] = self._detected_clip(path)
+                continue
             sample_list = self.sample_list_dir / self.sample_list_pattern.format(name=path.stem)
             if not sample_list.is_file():
                 raise EkyaError(
                     f"{self.kind}: sample list {sample_list} for {path.name} is missing; every clip needs one "
-                    "(columns: frame id, class, xmin, ymin, xmax, ymax)"
+                    "(columns: frame id, class, xmin, ymin, xmax, ymax), or set dataset.detector=mog2 or torchvision "
+                    "to find the boxes in the video"
                 )
             self._clips[path.stem] = self._read_clip(path, sample_list)
         return sorted(self._clips)
+
+    def _detected_clip(self, path: Path) -> Clip:
+        """A clip whose boxes the detection stage finds (no sample list)."""
+        fps, duration, width, height = _probe(path)
+        return Clip(path=path, sample_list=None, fps=fps, duration_seconds=duration, width=width, height=height,
+                    frame_index=np.zeros(0, dtype=np.int64), boxes=np.zeros((0, 4)), labels=np.zeros(0, dtype=np.int64),
+                    lines=np.zeros(0, dtype=np.int64))
 
     def _read_clip(self, path: Path, sample_list: Path) -> Clip:
         fps, duration, width, height = _probe(path)
@@ -263,7 +326,8 @@ class VideoSource(CroppedStreamSource):
     def _describe_window(self, stream: str, index: int) -> str:
         start = index * self.window_seconds
         clip = self._clips[stream]
-        return f"{clip.path} seconds [{start:g}, {start + self.window_seconds:g}), samples from {clip.sample_list}"
+        boxes = f"samples from {clip.sample_list}" if clip.sample_list is not None else f"boxes from detector {self.detector_name}"
+        return f"{clip.path} seconds [{start:g}, {start + self.window_seconds:g}), {boxes}"
 
     def _window_key(self, clip: Clip, index: int) -> str:
         return cache_key(
@@ -271,11 +335,18 @@ class VideoSource(CroppedStreamSource):
                 "kind": self.kind,
                 **self._crop_params(),
                 "video": self.digests(clip.path),
-                "sample_list": self.digests(clip.sample_list),
+                **({"sample_list": self.digests(clip.sample_list)} if clip.sample_list is not None else self._detection_params()),
                 "window_seconds": self.window_seconds,
                 "window": index,
             }
         )
+
+    def _detection_params(self) -> dict:
+        """What detected boxes and labels depend on (detector, its weights, the classifier, the frames it runs on)."""
+        assert self.detector is not None
+        return {"detection": self.detector.params(), "detection_fps": self.detection_fps,
+                "classifier": self.crop_classifier.params() if self.crop_classifier is not None and not self.detector.labels_boxes
+                else None}
 
     def _crop_params(self) -> dict:
         return {
@@ -292,7 +363,12 @@ class VideoSource(CroppedStreamSource):
             found = self.cache.load(self._window_key(clip, index))
             if found is not None:
                 return self.skip_log.restore(unit, found)
-        windows = self._decode_clip(clip, last_window=None if self.cache is not None else index)
+        if self.detector is not None:  # a background model needs every frame from the start: detect the whole clip
+            windows = self._detected.get(clip.path.stem) or self._detect_clip(clip)
+            if self.cache is None:
+                self._detected = {clip.path.stem: windows}  # the last clip's windows, for its next window
+        else:
+            windows = self._decode_clip(clip, last_window=None if self.cache is not None else index)
         if self.cache is not None:
             for k, arrays in windows.items():
                 self.cache.save(self._window_key(clip, k), arrays)
@@ -336,6 +412,85 @@ class VideoSource(CroppedStreamSource):
             raise EkyaError(f"{clip.path}: not a readable video ({error})") from error
         windows = range(count) if last_window is None else [last_window]
         return {k: self._assemble_window(clip, k, crops_by_frame) for k in windows}
+
+    def _detect_clip(self, clip: Clip) -> dict[int, dict[str, np.ndarray]]:
+        """Run the detection stage over ``clip`` once from the start; crops, labels and seconds of every window.
+
+        Frames are sampled at ``detection.fps`` (the first frame of each 1/fps slot); a detector
+        with a background model also sees every other frame. The seconds the detector (and the
+        crop classifier) took in a window are stored with it as ``labeling_seconds``.
+        """
+        import av
+
+        assert self.detector is not None
+        detector = self.detector
+        count = self._num_windows(clip.path.stem)
+        parts: dict[int, list[dict[str, np.ndarray]]] = {k: [] for k in range(count)}
+        seconds = np.zeros(count)
+        small = np.zeros(count, dtype=np.int64)
+        other = np.zeros(count, dtype=np.int64)
+        slot = -1
+        detector.start_clip()
+        self._warm_up(clip)
+        try:
+            with av.open(str(clip.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                start = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
+                for frame in _decode_frames(container, stream):
+                    if frame.pts is None:
+                        continue
+                    time_in_clip = float(frame.pts * stream.time_base)
+                    start = time_in_clip if start is None else start
+                    index = int(round((time_in_clip - start) * clip.fps))
+                    window = int(math.floor(index / clip.fps / self.window_seconds + 1e-9))
+                    if window >= count:
+                        break
+                    rgb = frame.to_ndarray(format="rgb24")
+                    frame_slot = int(math.floor(index / clip.fps * self.detection_fps + 1e-9))
+                    started = time.perf_counter()
+                    if frame_slot == slot:
+                        if detector.observes_every_frame:
+                            detector.observe(rgb)
+                            seconds[window] += time.perf_counter() - started
+                        continue
+                    slot = frame_slot
+                    found = detector.detect(rgb)
+                    check = check_boxes(found.boxes, clip.width, clip.height, self.min_box_pixels)
+                    keep = check.keep
+                    if detector.labels_boxes:
+                        mapped = np.isin(found.labels, list(self.class_map))
+                        other[window] += int((keep & ~mapped).sum())
+                        keep &= mapped
+                    small[window] += int(check.small.sum())
+                    images = crop_boxes(rgb, check.boxes[keep], self.crop_resolution)
+                    if detector.labels_boxes:
+                        labels = np.array([self.class_map[int(c)] for c in found.labels[keep]], dtype=np.int64)
+                    elif len(images):
+                        labels = np.asarray(self.crop_classifier.classify(images), dtype=np.int64)
+                    else:
+                        labels = np.zeros(0, dtype=np.int64)
+                    seconds[window] += time.perf_counter() - started
+                    parts[window].append({
+                        "images": images, "labels": labels, "frame_ids": np.full(len(labels), index, dtype=np.int64),
+                        "timestamps": np.full(len(labels), index / clip.fps, dtype=np.float64),
+                    })
+        except av.FFmpegError as error:
+            raise EkyaError(f"{clip.path}: not a readable video ({error})") from error
+        filtered = {"small_boxes": small, "other_classes": other}
+        return {k: {**concat_crops(parts[k], self.crop_resolution),
+                    **SkipLog.count_arrays({}, {kind: int(values[k]) for kind, values in filtered.items()}),
+                    "labeling_seconds": np.array(float(seconds[k]))}
+                for k in range(count)}
+
+    def _warm_up(self, clip: Clip) -> None:
+        """One untimed call of the detector and the classifier, so that the seconds charged are steady-state
+        ones (a model's first call also pays for thread pools and lazy initialisation)."""
+        assert self.detector is not None
+        if self.detector.labels_boxes:
+            self.detector.detect(np.zeros((clip.height, clip.width, 3), dtype=np.uint8))
+        if self.crop_classifier is not None and not self.detector.labels_boxes:
+            self.crop_classifier.classify(np.zeros((1, 3, self.crop_resolution, self.crop_resolution), dtype=np.uint8))
 
     def _crop_frame(self, clip: Clip, index: int, frame: np.ndarray) -> dict[str, np.ndarray]:
         rows = _rows_between(clip, index, index + 1)
@@ -408,7 +563,7 @@ def _decode_frames(container, stream):
 
 
 def _probe(path: Path) -> tuple[float, float, int, int]:
-    """Average frame rate (frames/s), duration (s), width and height (pixels) of an MP4 clip."""
+    """Average frame rate (frames/s), duration (s), width and height (pixels) of a video clip, read from the file."""
     import av
 
     try:
@@ -430,7 +585,7 @@ def _probe(path: Path) -> tuple[float, float, int, int]:
                 raise EkyaError(f"{path}: has no duration or frame count")
             return fps, duration, int(stream.codec_context.width), int(stream.codec_context.height)
     except av.FFmpegError as error:
-        raise EkyaError(f"{path}: not a readable MP4 video ({error})") from error
+        raise EkyaError(f"{path}: not a readable video ({error})") from error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -442,16 +597,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--box-units", default="pixels", choices=["pixels", "normalized"], help="sample-list box units")
     parser.add_argument("--min-box-pixels", type=float, default=20.0, help="smallest box side kept, pixels")
     parser.add_argument("--name", default="video", help="dataset name in messages")
+    parser.add_argument("--detector", default=None, choices=["torchvision", "mog2"],
+                        help="find boxes in the video instead of reading sample lists (mog2: use python -m flows.check_dataset)")
+    parser.add_argument("--detection-fps", type=float, default=DEFAULT_DETECTION_FPS, help="frames per second the detector runs on")
+    parser.add_argument("--detection-model", default="fasterrcnn_mobilenet_v3_large_fpn", help="torchvision detection model")
+    parser.add_argument("--detection-weights", default=None, help="local weights file of the detection model (default: torchvision's cache)")
+    parser.add_argument("--score-threshold", type=float, default=0.5, help="smallest detection score kept")
+    parser.add_argument("--detection-device", default="cpu", help="torch device of the detector")
     args = parser.parse_args(argv)
-    return cli_main(
-        lambda: VideoSource(
+
+    def build() -> VideoSource:
+        detection = None
+        if args.detector == "mog2":
+            raise EkyaError("--detector mog2 labels its boxes with a golden classifier, which this command cannot load; check with "
+                            f"python -m flows.check_dataset dataset={args.name} dataset.root={args.root} dataset.detector=mog2 "
+                            "dataset.detection.classifier=PATH")
+        if args.detector == "torchvision":
+            detection = {"fps": args.detection_fps, "model": args.detection_model, "weights": args.detection_weights,
+                         "score_threshold": args.score_threshold, "device": args.detection_device}
+        return VideoSource(
             root=args.root, window_seconds=args.window_seconds, sample_list_dir=args.sample_list_dir,
-            sample_list_pattern=args.sample_list_pattern, box_units=args.box_units,
-            min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args, args.name), strict=args.strict, name=args.name,
-        ),
-        check=args.check,
-    )
+            sample_list_pattern=args.sample_list_pattern, box_units=args.box_units, min_box_pixels=args.min_box_pixels,
+            detector=args.detector, detection=detection, name=args.name, **common_options(args, args.name),
+        )
+
+    return cli_main(build, check=args.check)
 
 
 if __name__ == "__main__":

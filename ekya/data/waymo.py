@@ -21,7 +21,8 @@ its segments in order of their first timestamp, back to back (the gaps between
 recordings are removed), named ``{location}/{CAMERA}`` -- the long streams Ekya used.
 A frame's timestamp is its ``key.frame_timestamp_micros`` relative to its segment's first
 frame (plus the length of the segments before it). A segment lasts from its first frame
-to one frame period (the median gap) after its last; only complete windows are used, so
+to one frame period (the median gap) after its last; only complete windows are used (a
+window short of less than half a frame period, as timestamp jitter makes them, is complete), so
 a ~19.9 s segment gives 3 windows of 5 s or 1 window of 10 s.
 
 Check a download::
@@ -45,7 +46,7 @@ from ekya.data.crops import (
     CroppedStreamSource,
     SkipLog,
     add_common_arguments,
-    cache_dir_argument,
+    common_options,
     cli_main,
     concat_crops,
     crop_labelled_frame,
@@ -72,6 +73,8 @@ BOX_COLUMNS = {
     "type": "[CameraBoxComponent].type",
 }
 LOCATION = "[StatsComponent].location"
+#: Key of the file's row numbers in what :func:`_read_columns` returns (``row_numbers=True``).
+ROW = "__row__"
 DEFAULT_PERIOD_SECONDS = 0.1  # Waymo cameras run at 10 Hz; used for one-frame segments
 
 
@@ -107,7 +110,7 @@ class WaymoSource(CroppedStreamSource):
         min_box_pixels: boxes narrower or shorter than this (pixels) are dropped.
         type_map: Waymo box type id -> class in CLASSES (default: vehicle, pedestrian, cyclist).
         crop_resolution, cache_dir, strict, allow_empty_windows, stream_names,
-            holdout_streams: see :class:`~ekya.data.crops.CroppedStreamSource`.
+            holdout_streams, holdout_first_windows: see :class:`~ekya.data.crops.CroppedStreamSource`.
         name: dataset name used in messages.
     """
 
@@ -128,6 +131,7 @@ class WaymoSource(CroppedStreamSource):
         allow_empty_windows: bool = False,
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
+        holdout_first_windows: int | None = None,
         name: str = "waymo",
     ) -> None:
         super().__init__(
@@ -138,6 +142,7 @@ class WaymoSource(CroppedStreamSource):
             allow_empty_windows=allow_empty_windows,
             stream_names=stream_names,
             holdout_streams=holdout_streams,
+            holdout_first_windows=holdout_first_windows,
         )
         self.kind = name
         self.root = Path(root)
@@ -213,7 +218,10 @@ class WaymoSource(CroppedStreamSource):
     def _num_windows(self, stream: str) -> int:
         last = self._parts[stream][-1]
         duration = last.offset_seconds + last.duration_seconds
-        return int(math.floor(duration / self.window_seconds + 1e-9))
+        # Timestamps jitter by a few milliseconds, so a segment of exactly 4 windows can measure a
+        # hair short of them: a window short of less than half a frame period is complete.
+        slack = 0.5 * _period_seconds(last.timestamps_micros)
+        return int(math.floor((duration + slack) / self.window_seconds + 1e-9))
 
     def _overlapping(self, stream: str, index: int) -> list[SegmentPart]:
         start, end = index * self.window_seconds, (index + 1) * self.window_seconds
@@ -276,7 +284,7 @@ class WaymoSource(CroppedStreamSource):
                 frame, boxes.corners[rows], boxes.labels[rows], frame_id=frame_id,
                 timestamp=(int(timestamp) - int(frame_times[0])) / 1e6, resolution=self.crop_resolution,
                 min_box_pixels=self.min_box_pixels, where=f"{box_file}, camera {camera}, frame at {timestamp} us",
-                box_names=[f"box row {i}" for i in rows],
+                box_names=[f"box row {boxes.rows[i]}" for i in rows],
             )
             self.skip_log.check("boxes", problems)
             bad_boxes += len(problems)
@@ -298,22 +306,31 @@ class _WaymoBoxes:
     """
 
     def __init__(self, path: Path, camera: int, frame_times: np.ndarray, type_map: dict[int, int]) -> None:
-        table = _read_columns(path, [TIMESTAMP, *BOX_COLUMNS.values()], camera=camera)
-        times = table[TIMESTAMP]
+        values = list(BOX_COLUMNS.values())
+        table = _read_columns(path, [TIMESTAMP, *values], camera=camera, nullable=[TIMESTAMP, *values], row_numbers=True)
+        rows = table[ROW]  # the file's row of each of this camera's boxes
+        raw_times = table[TIMESTAMP]
+        present = np.isfinite(np.stack([raw_times, *(table[column] for column in values)], axis=1))
+        complete = present.all(axis=1)
+        times = np.where(complete, raw_times, -1).astype(np.int64)
         frame = np.minimum(np.searchsorted(frame_times, times), max(len(frame_times) - 1, 0))
-        matched = (frame_times[frame] == times) if len(frame_times) else np.zeros(len(times), dtype=bool)
+        matched = complete & ((frame_times[frame] == times) if len(frame_times) else np.zeros(len(times), dtype=bool))
         center_x, center_y = table[BOX_COLUMNS["center_x"]], table[BOX_COLUMNS["center_y"]]
         half_x, half_y = table[BOX_COLUMNS["size_x"]] / 2, table[BOX_COLUMNS["size_y"]] / 2
         self.corners = np.stack([center_x - half_x, center_y - half_y, center_x + half_x, center_y + half_y], axis=1)
         self.corners = self.corners.astype(np.float64).reshape(-1, 4)
-        types = table[BOX_COLUMNS["type"]].astype(np.int64)
+        types = np.where(complete, table[BOX_COLUMNS["type"]], -1).astype(np.int64)
         known = np.isin(types, list(BOX_TYPES))
         self.labels = np.array([type_map.get(int(t), -1) for t in types], dtype=np.int64)
         where = f"{path}, camera {camera}"
-        self.problems = [f"{where}: box row {i} has timestamp {times[i]} us but no image has it"
-                         for i in np.flatnonzero(~matched)]
-        self.problems += [f"{where}: box row {i} has unknown type {types[i]} (valid: {BOX_TYPES})"
+        names = [TIMESTAMP, *values]
+        self.problems = [f"{where}: box row {rows[i]} has no value (null or NaN) in "
+                         f"{', '.join(n for n, ok in zip(names, present[i]) if not ok)}" for i in np.flatnonzero(~complete)]
+        self.problems += [f"{where}: box row {rows[i]} has timestamp {times[i]} us but no image has it"
+                          for i in np.flatnonzero(complete & ~matched)]
+        self.problems += [f"{where}: box row {rows[i]} has unknown type {types[i]} (valid: {BOX_TYPES})"
                           for i in np.flatnonzero(matched & ~known)]
+        self.rows = rows
         self.other_types = int((matched & known & (self.labels < 0)).sum())
         self._frame = np.where(matched & (self.labels >= 0), frame, -1)
 
@@ -346,15 +363,22 @@ def _read_columns(
     camera: int | None = None,
     load: list[str] | None = None,
     rows: bool = True,
+    nullable: Sequence[str] = (),
+    row_numbers: bool = False,
 ) -> dict[str, np.ndarray]:
     """Check that ``path`` is a Parquet file with ``columns``; read ``load`` (default: all of them).
 
     Args:
         camera: keep only rows of this ``key.camera_name``.
         rows: False to check the schema only (returns {}).
+        nullable: numeric columns whose missing values (null, NaN) are read as NaN (float64),
+            for the caller to skip row by row; a missing value elsewhere is an error.
+        row_numbers: also return the file's row number of every row read, under :data:`ROW`
+            (the camera is then selected after reading, not by a Parquet filter).
 
     Raises:
-        EkyaError: naming the file when it is unreadable or lacks a column.
+        EkyaError: naming the file (and the first rows) when it is unreadable, lacks a column or
+            misses values in a column that is not ``nullable``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -370,22 +394,39 @@ def _read_columns(
         return {}
     wanted = list(load if load is not None else columns)
     filters = None
-    if camera is not None:
+    if camera is not None and not row_numbers:
         filters = [(CAMERA, "=", camera)]
+    read = wanted + ([CAMERA] if row_numbers and camera is not None and CAMERA not in wanted else [])
     try:
-        table = pq.read_table(path, columns=wanted, filters=filters)
+        table = pq.read_table(path, columns=read, filters=filters)
     except (pa.ArrowException, OSError) as error:
         raise EkyaError(f"{path}: not a readable Parquet file ({error})") from error
+    keep = None
+    if row_numbers:
+        numbers = np.arange(table.num_rows)
+        if camera is not None:
+            cameras = table.column(CAMERA).to_numpy(zero_copy_only=False).astype(np.float64)
+            keep = cameras == camera
+            numbers = numbers[keep]
     out = {}
     for name in wanted:
         column = table.column(name)
         if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type) or pa.types.is_string(column.type):
-            out[name] = np.array(column.to_pylist(), dtype=object)
+            values = np.array(column.to_pylist(), dtype=object)
         else:
             values = column.to_numpy(zero_copy_only=False)
-            if values.dtype == object or np.isnan(values.astype(np.float64, copy=False)).any():
-                raise EkyaError(f"{path}: column {name} has missing values")
-            out[name] = values
+            as_float = np.array([np.nan if v is None else v for v in values], dtype=np.float64) if values.dtype == object \
+                else values.astype(np.float64, copy=False)
+            missing = np.isnan(as_float)
+            if missing.any() and name not in nullable:
+                where = np.flatnonzero(missing)
+                rows_named = (f"row(s) {', '.join(map(str, where[:5]))}{' ...' if len(where) > 5 else ''}" if filters is None
+                              else f"{len(where)} row(s) of camera {camera}")
+                raise EkyaError(f"{path}: column {name} has missing values (null or NaN) in {rows_named}")
+            values = as_float if name in nullable else values
+        out[name] = values[keep] if keep is not None else values
+    if row_numbers:
+        out[ROW] = numbers
     return out
 
 
@@ -401,8 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_main(
         lambda: WaymoSource(
             root=args.root, split=args.split, window_seconds=args.window_seconds, cameras=args.cameras,
-            stream_by=args.stream_by, min_box_pixels=args.min_box_pixels, crop_resolution=args.crop_resolution,
-            cache_dir=cache_dir_argument(args, "waymo"), strict=args.strict,
+            stream_by=args.stream_by, min_box_pixels=args.min_box_pixels, **common_options(args, "waymo"),
         ),
         check=args.check,
     )

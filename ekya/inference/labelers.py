@@ -9,6 +9,9 @@ dataset's own annotations stand in for a human labeler at no GPU cost.
 - :class:`GoldenModelLabeler`: a golden-model checkpoint (:mod:`ekya.models.golden`, trained by
   :func:`ekya.training.golden.train_golden_model`) run on the crops; its cost is measured,
   in seconds with the whole device (GPU-seconds).
+- :class:`DetectorLabeler`: the labels of the dataset's detection stage (``dataset.detector``),
+  charged at the stage's measured seconds; :class:`GoldenCropClassifier` is the golden model
+  that labels a MOG2 stage's boxes.
 
 Running a model over a window's crops is inference, hence this module's place. Accuracy may be
 measured against the ground truth or against the golden labels (:data:`MEASURE_AGAINST`,
@@ -114,7 +117,46 @@ class GoldenModelLabeler(Labeler):
         return LabelResult(labels=labels, gpu_seconds=seconds if len(window) else 0.0)
 
 
-_LABELERS: dict[str, type[Labeler]] = {cls.name: cls for cls in (GroundTruthLabeler, GoldenModelLabeler)}
+class DetectorLabeler(Labeler):
+    """The labels a dataset's detection stage gave its crops (``dataset.detector``), charged at what it took.
+
+    A video dataset with ``detector: torchvision`` takes the detector's COCO labels, with
+    ``detector: mog2`` a golden classifier's labels of the moving objects' crops; the window
+    carries the measured seconds of that stage (:attr:`~ekya.data.base.Window.labeling_seconds`),
+    which this labeler charges as labeling GPU-seconds, as the paper charges its golden model.
+    """
+
+    name = "detector"
+
+    def label(self, window: Window) -> LabelResult:
+        return LabelResult(labels=window.labels.astype(np.int64, copy=True), gpu_seconds=float(window.labeling_seconds))
+
+
+class GoldenCropClassifier:
+    """A golden-model checkpoint as the crop classifier of a MOG2 detection stage (``dataset.detection.classifier``).
+
+    Args:
+        checkpoint: golden-model checkpoint (``python -m flows.train_golden`` writes one).
+        device: torch device to run it on.
+        batch_size: crops per forward pass.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu", batch_size: int = 256) -> None:
+        self._labeler = GoldenModelLabeler(checkpoint, device=device, batch_size=batch_size)
+        from ekya.data.cache import file_digest
+
+        self._digest = file_digest(self._labeler.checkpoint)
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        count = len(images)
+        window = Window("crops", 0, 0.0, 0.0, images, np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64), np.zeros(count))
+        return self._labeler.label(window).labels
+
+    def params(self) -> dict:
+        return {"golden_checkpoint": self._digest}
+
+
+_LABELERS: dict[str, type[Labeler]] = {cls.name: cls for cls in (GroundTruthLabeler, GoldenModelLabeler, DetectorLabeler)}
 
 #: Names accepted by :func:`build_labeler`.
 LABELER_NAMES: tuple[str, ...] = tuple(_LABELERS)

@@ -115,13 +115,42 @@ def total_profiling_gpu_seconds(estimates: Sequence[ConfigEstimate]) -> float:
 
 
 def check_sample_labels(labels: np.ndarray, what: str = "profiling sample") -> None:
-    """Raise :class:`EkyaError` if ``labels`` is empty or holds a single class."""
+    """Raise :class:`EkyaError` if ``labels`` is empty.
+
+    A single class is fine: a camera may see only pedestrians in a window. The classifier
+    keeps its full class set, and retraining on one class is still retraining.
+    """
     labels = np.asarray(labels)
     if labels.size == 0:
         raise EkyaError(f"{what} is empty: no labeled samples to train on")
-    classes = np.unique(labels)
-    if len(classes) < 2:
-        raise EkyaError(f"{what} has a single class ({classes[0]!r}); a classifier cannot be trained or validated on it")
+
+
+def cover_classes(chosen: np.ndarray, candidates: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                  min_count: int = 1) -> np.ndarray:
+    """``chosen`` (indices drawn uniformly from ``candidates``) with a rare class swapped in where it is missing.
+
+    Every class with at least ``min_count`` crops among ``candidates`` but none in ``chosen``
+    gets one of them (drawn with ``rng``), in place of a crop of the class ``chosen`` holds
+    most of (never its last crop), rarest classes first, while the size allows. When no class
+    is missing, ``chosen`` is returned unchanged, so a uniform draw that already covers every
+    class stays as it was. Returns sorted indices, as many as ``chosen``.
+    """
+    chosen = np.sort(np.asarray(chosen))
+    present, counts = np.unique(labels[candidates], return_counts=True)
+    missing = [c for c, n in sorted(zip(present, counts), key=lambda item: (item[1], item[0]))
+               if n >= min_count and not np.any(labels[chosen] == c)]
+    if not missing:
+        return chosen
+    chosen = chosen.copy()
+    for label in missing:
+        held, held_counts = np.unique(labels[chosen], return_counts=True)
+        if held_counts.max() < 2:
+            break  # every chosen crop is its class's only one: no room left
+        donor = held[np.argmax(held_counts)]
+        out = rng.choice(chosen[labels[chosen] == donor])
+        pool = candidates[labels[candidates] == label]
+        chosen[chosen == out] = rng.choice(pool)
+    return np.sort(chosen)
 
 
 class MicroProfiler:
@@ -203,8 +232,13 @@ class MicroProfiler:
         window_index]``. The two never overlap, and the validation set does not depend on the
         profiler's settings (so a study of them can keep one reference).
 
+        Both draws are uniform, then stratified where a class is rare (:func:`cover_classes`):
+        a class the uniform draw missed gets one crop in the validation set when it has at
+        least two in the window, and one in the sample when any is left, so a rare class is
+        both trained on and measured. A window of a single class is split as any other.
+
         Raises:
-            EkyaError: the window is too small for both, or the sample is empty or holds a single class.
+            EkyaError: the window is too small for both, or the sample is empty.
         """
         labels = np.asarray(labels)
         validation_size = max(1, int(len(labels) * VALIDATION_FRACTION))
@@ -214,10 +248,22 @@ class MicroProfiler:
                 f"window {window_index} has {len(labels)} labeled crops: too few for a validation set of {validation_size} "
                 f"and a profiling sample of {size} (lower the profiler's sample_fraction)"
             )
-        validation = np.sort(np.random.default_rng([self.seed, stream_index, window_index]).choice(
-            len(labels), size=validation_size, replace=False))
-        rest = np.setdiff1d(np.arange(len(labels)), validation)
-        sample = np.sort(np.random.default_rng([self.seed, window_index]).choice(rest, size=size, replace=False))
+        everything = np.arange(len(labels))
+        rng = np.random.default_rng([self.seed, stream_index, window_index])
+        validation = cover_classes(rng.choice(len(labels), size=validation_size, replace=False), everything, labels, rng,
+                                   min_count=2)
+        # A class whose every crop went to validation gives one back, so the sample can train on it.
+        for label in np.unique(labels):
+            of_class = np.flatnonzero(labels == label)
+            others = np.setdiff1d(everything, validation)
+            if len(others) == 0 or not np.isin(of_class, validation).all():
+                continue
+            rest_classes, rest_counts = np.unique(labels[others], return_counts=True)
+            swap_in = rng.choice(others[labels[others] == rest_classes[np.argmax(rest_counts)]])
+            validation = np.sort(np.append(validation[validation != rng.choice(of_class)], swap_in))
+        rest = np.setdiff1d(everything, validation)
+        sample_rng = np.random.default_rng([self.seed, window_index])
+        sample = cover_classes(sample_rng.choice(rest, size=size, replace=False), rest, labels, sample_rng)
         check_sample_labels(labels[sample], f"profiling sample of window {window_index}")
         return validation, sample
 
@@ -243,7 +289,7 @@ class MicroProfiler:
 
         Raises:
             EkyaError: duplicate names, a bad subsample or epochs, an empty profiling
-                sample or one with a single class (the caller decides what to do).
+                sample (the caller decides what to do).
         """
         if window_num_samples < 1:
             raise EkyaError(f"window has {window_num_samples} labeled samples; the profiling sample would be empty")
@@ -340,11 +386,8 @@ def _check_config(config: ProfiledConfig) -> None:
 def _check_run(run: ProfileRun, config_name: str) -> None:
     if run.num_samples < 1:
         raise EkyaError(f"profiling sample of config {config_name!r} is empty: no labeled samples to train on")
-    if run.num_classes < 2:
-        raise EkyaError(
-            f"profiling sample of config {config_name!r} has {run.num_classes} class(es); "
-            "a classifier cannot be trained or validated on fewer than 2"
-        )
+    if run.num_classes < 1:
+        raise EkyaError(f"profiling sample of config {config_name!r} has no class: no labeled samples to train on")
     if len(run.validation_accuracies) == 0:
         raise EkyaError(f"profiling run of config {config_name!r} reported no validation accuracies")
     if run.validation_sample_epochs is not None and len(run.validation_sample_epochs) != len(run.validation_accuracies):

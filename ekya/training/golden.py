@@ -78,6 +78,27 @@ def golden_training_windows(source: StreamSource, holdout: bool, stream_windows:
     return windows
 
 
+def check_golden_classes(windows: list[Window]) -> dict[str, int]:
+    """Crops per class of a golden model's training ``windows`` (classes with crops only).
+
+    Raises:
+        EkyaError: fewer than two classes have crops (a classifier trained on one class labels
+            every crop with it), naming the classes found and where more may come from.
+    """
+    counts = np.zeros(len(CLASSES), dtype=np.int64)
+    for window in windows:
+        counts += window.class_counts()
+    found = {CLASSES[i]: int(n) for i, n in enumerate(counts) if n}
+    if len(found) < 2:
+        listed = ", ".join(f"{name} ({n} crops)" for name, n in found.items()) or "none"
+        raise EkyaError(
+            f"the golden model's training data holds {len(found)} class(es): {listed}; a classifier needs at least 2 of "
+            f"{', '.join(CLASSES)}: add windows with other classes (stream_windows=N or null, holdout=true, "
+            "dataset.holdout_streams=[...]) or train on another dataset"
+        )
+    return found
+
+
 def train_golden_model(
     windows: list[Window],
     architecture: str = "resnet50",
@@ -101,7 +122,11 @@ def train_golden_model(
         seed: seeds the initial weights, the split and the shuffling (same seed, same weights on CPU).
         device: torch device to train on.
         progress: show a tqdm progress bar over epochs.
+
+    Raises:
+        EkyaError: the crops hold fewer than two classes (:func:`check_golden_classes`).
     """
+    check_golden_classes(windows)
     config = RetrainConfig(
         name="golden", train_layers="all", hidden_size=0, subsample=1.0, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate
     )

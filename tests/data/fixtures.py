@@ -285,3 +285,31 @@ def write_sample_list(path: Path, frames: list[list[Box]], extra_rows: Sequence[
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
     return path
+
+
+# ---------------------------------------------------------------------------- raw video (detection)
+
+
+#: Frame size and rate of :func:`moving_objects_video`.
+WIDTH, HEIGHT, FPS = 160, 96, 10
+
+
+def moving_objects_video(path, frames=40):
+    """A fixed camera: a textured still background, a red square moving right and a green bar moving left."""
+    import av
+
+    background = np.random.default_rng(0).integers(40, 90, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=Fraction(FPS, 1))
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"qscale": "2"}
+        for i in range(frames):
+            frame = background.copy()
+            x = 4 + 3 * i
+            frame[10:40, x : x + 30] = (230, 20, 20)
+            frame[55:90, WIDTH - 30 - 3 * i : WIDTH - 10 - 3 * i] = (20, 230, 20)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

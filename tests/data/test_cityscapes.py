@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ekya.data.base import CLASSES
+from ekya.data.base import CLASSES, require_holdout
 from ekya.data.cityscapes import CityscapesSource, main
 from ekya.errors import EkyaError
 
@@ -22,7 +22,7 @@ def dataset(tmp_path):
 
 
 def make(root, **options):
-    defaults = dict(frames_per_window=3, seconds_per_frame=2.0, min_box_pixels=8)
+    defaults = dict(frames_per_window=3, seconds_per_frame=2.0, min_box_pixels=8, holdout_first_windows=0)
     return CityscapesSource(root, **{**defaults, **options})
 
 
@@ -165,6 +165,23 @@ def test_zero_area_and_outside_boxes_are_skipped_or_an_error(dataset):
         make(root, strict=True).window("bonn", 0)
 
 
+@pytest.mark.parametrize("polygon", [None, [], [[1, 2, 3]], [["a", 2], [3, 4]], [[1, float("nan")], [3, 4]]])
+def test_malformed_polygon_is_a_bad_box_named_as_such(dataset, polygon):
+    root, _ = dataset
+    annotation = root / "gtFine/train/bonn/bonn_000000_000019_gtFine_polygons.json"
+    data = json.loads(annotation.read_text())
+    if polygon is None:
+        del data["objects"][1]["polygon"]
+    else:
+        data["objects"][1]["polygon"] = polygon
+    annotation.write_text(json.dumps(data))
+    source = make(root)
+    assert len(source.window("bonn", 0)) == 5 and source.skipped == {"boxes": 1}
+    with pytest.raises(EkyaError, match=r"bonn_000000_000019_gtFine_polygons.json, object 1 \(person\): polygon .* is missing or "
+                                        r"malformed \(need a list of \[x, y\] number pairs\)"):
+        make(root, strict=True).window("bonn", 0)
+
+
 def test_image_size_disagreeing_with_the_polygons_file_skips_the_frame(dataset):
     root, _ = dataset
     annotation = root / "gtFine/train/bonn/bonn_000000_000019_gtFine_polygons.json"
@@ -178,7 +195,7 @@ def test_image_size_disagreeing_with_the_polygons_file_skips_the_frame(dataset):
 
 def test_window_without_objects_is_an_error_unless_allowed(tmp_path):
     write_cityscapes(tmp_path, {"ulm": [[]] * 3 + two_object_frames(3)})
-    with pytest.raises(EkyaError, match=r"window 0 of stream 'ulm' has no objects.*ulm_000000_000019"):
+    with pytest.raises(EkyaError, match=r"window 0 of stream 'ulm' has no objects.*ulm_000000_000019.*a longer frames_per_window"):
         make(tmp_path).window("ulm", 0)
     empty = make(tmp_path, allow_empty_windows=True).window("ulm", 0)
     assert len(empty) == 0 and empty.images.shape == (0, 3, 32, 32)
@@ -194,13 +211,54 @@ def test_stream_selection_and_holdout(dataset):
         make(dataset[0]).window("bonn", 1)
 
 
+def test_first_windows_of_each_stream_are_the_holdout_by_default(dataset):
+    """Without hold-out streams, each stream's first window trains the base model and streaming starts after it."""
+    plain = make(dataset[0], frames_per_window=2)
+    source = make(dataset[0], frames_per_window=2, holdout_first_windows=None)
+    assert source.holdout_first_windows == 1 and source.has_holdout and not plain.has_holdout
+    assert [source.num_windows(s) for s in source.streams] == [2, 1]  # 7 // 2 - 1 and 4 // 2 - 1
+    assert [(w.stream, w.index) for w in source.holdout()] == [("aachen", 0), ("bonn", 0)]
+    np.testing.assert_array_equal(source.holdout()[0].images, plain.window("aachen", 0).images)
+    shifted = source.window("aachen", 1)
+    assert shifted.index == 1 and (shifted.start_seconds, shifted.end_seconds) == (8.0, 12.0)  # the file's window 2
+    np.testing.assert_array_equal(shifted.images, plain.window("aachen", 2).images)
+    np.testing.assert_array_equal(shifted.timestamps, plain.window("aachen", 2).timestamps)
+    # Hold-out streams turn the default off; both can be combined.
+    assert make(dataset[0], holdout_streams=["bonn"], holdout_first_windows=None).holdout_first_windows == 0
+    both = make(dataset[0], frames_per_window=2, holdout_streams=["bonn"], holdout_first_windows=1)
+    assert [(w.stream, w.index) for w in both.holdout()] == [("bonn", 0), ("bonn", 1), ("aachen", 0)]
+    # The first windows come from the streams a run uses.
+    source.limit_streams(1)
+    assert source.streams == ["aachen"] and [w.stream for w in source.holdout()] == ["aachen"]
+    with pytest.raises(EkyaError, match="streams=3 but the dataset has 1 streams"):
+        source.limit_streams(3)
+    with pytest.raises(EkyaError, match="holdout_first_windows must be a whole number >= 0 or null"):
+        make(dataset[0], holdout_first_windows=-1)
+
+
+def test_no_holdout_names_the_keys_to_set(dataset):
+    with pytest.raises(EkyaError, match=r"no hold-out windows to train the base model on: set dataset.holdout_first_windows=N"
+                                        r".*dataset.holdout_streams=\[NAME, ...\].*streams: aachen, bonn"):
+        require_holdout(make(dataset[0]))
+    require_holdout(make(dataset[0], holdout_streams=["bonn"]))
+
+
 def test_check_command_loads_every_window_and_reports(dataset, tmp_path, capsys):
     root, _ = dataset
-    code = main(["--root", str(root), "--frames-per-window", "3", "--min-box-pixels", "8",
+    code = main(["--root", str(root), "--frames-per-window", "3", "--min-box-pixels", "8", "--holdout-streams", "bonn",
                  "--cache-dir", str(tmp_path / "cache"), "--check"])
     out = capsys.readouterr().out
     assert code == 0
+    assert "base model trained on hold-out streams bonn;" in out
     assert "aachen" in out and "bonn" in out and "skipped: nothing" in out
+    # Without hold-out streams each city's first window trains the base model; bonn (4 frames) has only that one.
+    assert main(["--root", str(root), "--frames-per-window", "3", "--no-cache"]) == 2
+    assert "'bonn' (1); set a shorter frames_per_window" in capsys.readouterr().err
+    assert main(["--root", str(root), "--frames-per-window", "2", "--min-box-pixels", "8", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "and the first 1 window(s) of each stream" in out
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith(("aachen", "bonn"))] == [
+        ["aachen", "2", "1"], ["bonn", "1", "1"]]
     assert list((tmp_path / "cache").glob("*.npz"))
     assert main(["--root", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err

@@ -35,7 +35,7 @@ def one_clip(tmp_path):
 
 
 def make(root, **options):
-    return VideoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, **options})
+    return VideoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, "holdout_first_windows": 0, **options})
 
 
 def edit_sample_list(path, edit):
@@ -116,10 +116,10 @@ def test_x0_y0_x1_y1_columns_and_normalized_boxes(one_clip):
 
 def test_missing_sample_list_and_detector_option_are_errors(one_clip):
     root, _ = one_clip
-    with pytest.raises(EkyaError, match="detector is not implemented"):
-        make(root, detector_checkpoint="detector.pt")
+    with pytest.raises(EkyaError, match="unknown detector 'yolo'; valid: mog2, torchvision, or null"):
+        make(root, detector="yolo")
     (root / "clip.csv").rename(root / "other.csv")
-    with pytest.raises(EkyaError, match=r"sample list .*clip.csv for clip.mp4 is missing"):
+    with pytest.raises(EkyaError, match=r"sample list .*clip.csv for clip.mp4 is missing.*or set dataset.detector=mog2 or torchvision"):
         make(root)
 
 
@@ -134,7 +134,7 @@ def test_sample_lists_can_live_elsewhere(one_clip, tmp_path_factory):
 def test_corrupt_mp4_is_an_error_naming_the_file(one_clip):
     root, _ = one_clip
     (root / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
-    with pytest.raises(EkyaError, match=r"clip.mp4: not a readable MP4 video"):
+    with pytest.raises(EkyaError, match=r"clip.mp4: not a readable video"):
         make(root)
 
 
@@ -169,7 +169,7 @@ def test_cache_fills_every_window_in_one_pass(clips, tmp_path, monkeypatch):
 def test_missing_root_or_no_clips_is_an_error(tmp_path):
     with pytest.raises(EkyaError, match="nowhere"):
         make(tmp_path / "nowhere")
-    with pytest.raises(EkyaError, match="no .mp4 files"):
+    with pytest.raises(EkyaError, match=r"no video files \(.mp4 .m4v .mov .avi .mkv"):
         make(tmp_path)
 
 
@@ -179,3 +179,24 @@ def test_check_command_loads_every_window_and_reports(clips, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("urban_traffic: 2 streams") and "cam2" in out
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv", ".mov", ".MP4"])
+def test_any_container_ffmpeg_decodes_with_its_own_frame_rate(tmp_path, suffix):
+    frames = two_object_frames(20)
+    write_video(tmp_path / f"street corner{suffix}", frames, fps=5)
+    write_sample_list(tmp_path / "street corner.csv", frames)
+    source = make(tmp_path, window_seconds=2.0)
+    assert source.streams == ["street corner"]
+    assert source.num_windows("street corner") == 2  # 20 frames at 5 fps = 4 s
+    window = source.window("street corner", 1)
+    assert len(window) == 20 and window.timestamps.min() == 2.0 and window.timestamps.max() == pytest.approx(3.8)
+
+
+def test_two_files_of_one_name_are_an_error(tmp_path):
+    frames = two_object_frames(10)
+    write_video(tmp_path / "cam.mp4", frames)
+    write_video(tmp_path / "cam.avi", frames)
+    write_sample_list(tmp_path / "cam.csv", frames)
+    with pytest.raises(EkyaError, match="cam.avi, cam.mp4 in .* would be streams of one name"):
+        make(tmp_path)

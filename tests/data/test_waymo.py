@@ -33,7 +33,7 @@ def dataset(tmp_path):
 
 
 def make(root, **options):
-    return WaymoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, **options})
+    return WaymoSource(root, **{"window_seconds": 1.0, "min_box_pixels": 8, "holdout_first_windows": 0, **options})
 
 
 def rewrite(path, column, row, value):
@@ -183,8 +183,35 @@ def test_unknown_camera_or_grouping_is_an_error(dataset):
 
 def test_check_command_loads_every_window_and_reports(dataset, tmp_path, capsys):
     root, _ = dataset
-    code = main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8",
+    # seg_b and seg_c last 1.5 and 1 s: one window each, which the default (each stream's first window held out) takes.
+    assert main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8", "--no-cache"]) == 2
+    assert "'seg_b/FRONT' (1), 'seg_c/FRONT' (1); set a shorter window_seconds" in capsys.readouterr().err
+    code = main(["--root", str(root), "--window-seconds", "1", "--min-box-pixels", "8", "--holdout-streams", "seg_c/FRONT",
                  "--cache-dir", str(tmp_path / "cache"), "--check"])
     out = capsys.readouterr().out
     assert code == 0
+    assert "base model trained on hold-out streams seg_c/FRONT;" in out
     assert "seg_a/FRONT" in out and "filtered: {'other_types': 1}" in out
+
+
+def test_null_or_nan_box_values_are_bad_rows_named_by_file_row(dataset):
+    root, files = dataset
+    box_file = files["seg_a"]["camera_box"]  # rows 0..50 are FRONT's, 51.. SIDE_LEFT's
+    rewrite(box_file, "[CameraBoxComponent].box.center.x", 52, None)
+    rewrite(box_file, "[CameraBoxComponent].box.size.x", 55, float("nan"))
+    rewrite(box_file, "[CameraBoxComponent].type", 57, None)
+    source = make(root, cameras=["SIDE_LEFT"])
+    window = source.window("seg_a/SIDE_LEFT", 0)
+    assert len(window) == 20 - 3 and source.skipped == {"boxes": 3}
+    assert len(make(root).window("seg_a/FRONT", 0)) == 20  # the other camera's rows are untouched
+    with pytest.raises(EkyaError, match=r"camera_box/seg_a.parquet, camera 4: box row 52 has no value \(null or NaN\) in "
+                                        r"\[CameraBoxComponent\].box.center.x \(strict=true"):
+        make(root, cameras=["SIDE_LEFT"], strict=True).window("seg_a/SIDE_LEFT", 0)
+
+
+def test_timestamp_jitter_keeps_a_window_that_divides_the_segment(tmp_path):
+    # 20 frames 99.99 ms apart: 1.9998 s, two 1 s windows all but 0.2 ms.
+    write_waymo_segment(tmp_path, "seg", {"FRONT": two_object_frames(20, WAYMO_LABELS)}, period_micros=99_990)
+    assert make(tmp_path).num_windows("seg/FRONT") == 2
+    write_waymo_segment(tmp_path, "seg", {"FRONT": two_object_frames(19, WAYMO_LABELS)})  # 1.9 s: one whole window
+    assert make(tmp_path).num_windows("seg/FRONT") == 1

@@ -72,3 +72,51 @@ def test_labeler_config_separates_measure_against(golden_checkpoint):
         build_labeling({"name": "ground_truth", "measure_against": "human"})
     with pytest.raises(EkyaError, match="labeler config needs a name"):
         build_labeling({"checkpoint": str(golden_checkpoint)})
+
+
+def _video_folder(tmp_path, seconds=4):
+    from tests.data.fixtures import two_object_frames, write_sample_list, write_video
+
+    root = tmp_path / "data" / "video"
+    root.mkdir(parents=True)
+    for clip in ("cam1", "cam2"):
+        frames = two_object_frames(10 * seconds)
+        write_video(root / f"{clip}.mp4", frames)
+        write_sample_list(root / f"{clip}.csv", frames)
+    return root
+
+
+def test_real_dataset_without_holdout_streams_trains_the_base_model_on_each_streams_first_window(tmp_path):
+    _video_folder(tmp_path)
+    run = build_executor(compose_config(tmp_path, "dataset=video", "dataset.window_seconds=1", "dataset.min_box_pixels=8", "streams=1"))
+    assert run.stream_names == ["cam1"] and run.window_indices == [1, 2]  # 4 windows, the first held out
+    assert [(w.stream, w.index) for w in run.source.holdout()] == [("cam1", 0)]
+    with pytest.raises(EkyaError, match=r"^the dataset has no hold-out windows to train the base model on: set "
+                                        r"dataset.holdout_first_windows=N .* or dataset.holdout_streams=\[NAME, ...\]"):
+        build_executor(compose_config(tmp_path, "dataset=video", "dataset.window_seconds=1", "dataset.holdout_first_windows=0"))
+    with pytest.raises(EkyaError, match=r"stream 'cam1' has 1 window\(s\) to stream; continuous learning needs at least 2: "
+                                        r"set a shorter dataset.window_seconds or a smaller dataset.holdout_first_windows"):
+        build_executor(compose_config(tmp_path, "dataset=video", "dataset.window_seconds=2", "dataset.min_box_pixels=8"))
+
+
+def test_mog2_detection_is_labelled_by_the_golden_checkpoint_and_charged_by_labeler_detector(tmp_path, golden_checkpoint):
+    from tests.data.fixtures import moving_objects_video
+
+    root = tmp_path / "data" / "video"
+    root.mkdir(parents=True)
+    moving_objects_video(root / "corner.avi", frames=40)
+    detection = ["dataset.detection.fps=5", "dataset.detection.history=50", "dataset.detection.warmup_frames=8",
+                 "dataset.detection.min_area_pixels=150"]
+    config = compose_config(tmp_path, "dataset=video", "dataset.window_seconds=1", "dataset.min_box_pixels=8", "dataset.detector=mog2",
+                            f"dataset.detection.classifier={golden_checkpoint}", *detection, "labeler=detector")
+    run = build_executor(config)
+    window = run.source.window("corner", 1)
+    assert len(window) > 0 and window.labeling_seconds > 0
+    labeled = run.labeling.label(window, run.source.window("corner", 2))
+    assert labeled.gpu_seconds == window.labeling_seconds
+    with pytest.raises(EkyaError, match=r"dataset.detector=mog2 finds boxes without labels.*dataset.detection.classifier=PATH"):
+        build_executor(compose_config(tmp_path, "dataset=video", "dataset.detector=mog2"))
+    with pytest.raises(EkyaError, match=r"golden.*missing.pt"):
+        build_executor(compose_config(tmp_path, "dataset=video", "dataset.detector=mog2", f"dataset.detection.classifier={tmp_path}/missing.pt"))
+    with pytest.raises(EkyaError, match="^labeler=detector labels with the dataset's detection stage, which this dataset has none of"):
+        build_executor(compose_config(tmp_path, "labeler=detector"))

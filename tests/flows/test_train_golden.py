@@ -98,3 +98,20 @@ def test_dataset_without_hold_out_windows_needs_stream_windows(tmp_path):
     with pytest.raises(EkyaError, match="the dataset has no hold-out windows; use holdout=false stream_windows=N"):
         load_training_windows.fn(config["dataset"], True, 0)
     assert [w.stream for w in load_training_windows.fn(config["dataset"], False, 1)] == ["cam0"]
+
+
+def test_training_data_of_one_class_is_refused_naming_it(tmp_path):
+    from tests.data.fixtures import two_object_frames, write_cityscapes
+
+    write_cityscapes(tmp_path / "cs", {"aachen": two_object_frames(8, ["person"])})
+    env = dict(os.environ, HYDRA_FULL_ERROR="0")
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.train_golden", "dataset=cityscapes", f"dataset.root={tmp_path}/cs", "dataset.frames_per_window=4",
+         "dataset.min_box_pixels=8", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/outputs"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: the golden model's training data holds 1 class(es): person (8 crops); a classifier needs "
+                                     "at least 2 of person, car, truck, bus, bicycle, motorcycle: add windows with other classes "
+                                     "(stream_windows=N or null, holdout=true, dataset.holdout_streams=[...]) or train on another dataset")
+    assert not (tmp_path / "cache" / "golden").exists()

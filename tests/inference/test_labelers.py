@@ -77,7 +77,7 @@ def test_wrong_architecture_names_the_file(golden_checkpoint, tmp_path):
 
 
 def test_build_labeler_registry(golden_checkpoint):
-    assert LABELER_NAMES == ("ground_truth", "golden")
+    assert LABELER_NAMES == ("ground_truth", "golden", "detector")
     assert isinstance(build_labeler("ground_truth"), GroundTruthLabeler)
     assert isinstance(build_labeler("golden", checkpoint=str(golden_checkpoint), batch_size=32), GoldenModelLabeler)
     with pytest.raises(EkyaError, match="unknown labeler 'human'; valid labelers: ground_truth, golden"):

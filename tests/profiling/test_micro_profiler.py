@@ -94,10 +94,11 @@ def test_decreasing_profile_gives_a_finite_fallback_estimate():
     assert estimate.accuracy == pytest.approx(np.mean([0.5, 0.5, 0.45]))
 
 
-def test_single_class_sample_raises():
-    trainer = CurveTrainer(AccuracyCurve("power", (0.9, 0.6, 0.7)), num_classes=1)
-    with pytest.raises(EkyaError, match="1 class"):
-        MicroProfiler().profile(CONFIGS, trainer, WINDOW_SAMPLES)
+def test_single_class_sample_is_profiled():
+    """A window of one class (a pedestrian-only camera) is profiled like any other."""
+    one_class = MicroProfiler().profile(CONFIGS, CurveTrainer(AccuracyCurve("power", (0.9, 0.6, 0.7)), num_classes=1), WINDOW_SAMPLES)
+    six = MicroProfiler().profile(CONFIGS, CurveTrainer(AccuracyCurve("power", (0.9, 0.6, 0.7))), WINDOW_SAMPLES)
+    assert [e.accuracy for e in one_class] == [e.accuracy for e in six]
 
 
 def test_empty_sample_raises():
@@ -123,12 +124,31 @@ def test_split_is_deterministic_disjoint_and_checked():
     # The validation set does not depend on the profiler's settings, only on seed, stream and window.
     np.testing.assert_array_equal(validation, MicroProfiler(sample_fraction=0.05, seed=4).split(labels, 2, 1)[0])
     assert not np.array_equal(validation, profiler.split(labels, 2, stream_index=0)[0])
-    with pytest.raises(EkyaError, match="single class"):
-        profiler.split(np.zeros(200, dtype=int), 0)
+    one_class_validation, one_class_sample = profiler.split(np.zeros(200, dtype=int), 0)  # a pedestrian-only camera
+    assert len(one_class_validation) == 40 and len(one_class_sample) == 20
     with pytest.raises(EkyaError, match="empty"):
         profiler.split(np.array([], dtype=int), 0)
     with pytest.raises(EkyaError, match="too few"):
         MicroProfiler(sample_fraction=0.9).split(labels, 0)
+
+
+def test_split_is_uniform_unless_a_class_is_missed():
+    """Where the uniform draws cover every class the split is exactly them; a rare class is swapped in otherwise."""
+    profiler = MicroProfiler(sample_fraction=0.1, seed=4)
+    labels = np.arange(300) % 3
+    validation, sample = profiler.split(labels, window_index=2, stream_index=1)
+    expected_validation = np.sort(np.random.default_rng([4, 1, 2]).choice(300, size=60, replace=False))
+    rest = np.setdiff1d(np.arange(300), expected_validation)
+    np.testing.assert_array_equal(validation, expected_validation)
+    np.testing.assert_array_equal(sample, np.sort(np.random.default_rng([4, 2]).choice(rest, size=30, replace=False)))
+    for seed in range(20):
+        rare = np.zeros(200, dtype=int)
+        rare[[17, 150]] = 1  # two crops of class 1, one of class 2
+        rare[90] = 2
+        validation, sample = MicroProfiler(sample_fraction=0.1, seed=seed).split(rare, window_index=seed)
+        assert len(validation) == 40 and len(sample) == 20 and not np.intersect1d(validation, sample).size
+        assert set(rare[sample]) == {0, 1, 2}  # every class is trained on
+        assert 1 in rare[validation]  # and measured, where it has a crop to spare
 
 
 @pytest.mark.parametrize(
