@@ -23,6 +23,8 @@ from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
 from ekya.data.base import select
+from ekya.execution.gpu.devices import box_gpus
+from ekya.execution.placement import placement_rule
 from ekya.execution.simulated import SimulatedRun
 from ekya.profiling.trace import Trace, load_trace
 from ekya.inference.config import load_inference_space
@@ -146,25 +148,29 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
     name = executor["name"]
     seed = int(config["seed"])
     if name == "simulated":
-        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers"))
+        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers", "placement"))
         trace = load_trace(executor["trace"])
         window_seconds = executor["window_seconds"] if executor["window_seconds"] is not None else trace.window_seconds
         settings = window_settings(config, window_seconds, throughput_scaling(config, "cpu", trace.root / "throughput.csv"), trace)
-        return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed)
+        return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed,
+                            placement_rule(str(executor["placement"]), settings.gpus))
     if name == "local":
-        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling"))
+        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement"))
+        device = str(executor["device"])
+        # G: the config's, else the visible CUDA devices (on cuda), else 1; more than are visible is refused.
+        config = {**config, "gpus": box_gpus(config["gpus"], device)}
         model = build_model_settings(config["model"])
         source = build_source(config["dataset"])
-        device = str(executor["device"])
         retrain_configs = load_retrain_space(config["retrain_space"]["configs"])
         stream_names = select(source.streams, config["streams"], "streams")
         estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
+        settings = window_settings(config, source.window_seconds, throughput_scaling(config, device))
         return LocalRun(
             source,
             model,
             retrain_configs,
             load_inference_space(config["inference_space"]["configs"]),
-            window_settings(config, source.window_seconds, throughput_scaling(config, device)),
+            settings,
             estimation,
             JobCosts(str(executor["cost"]), device),
             build_labeling(config["labeler"]),
@@ -173,6 +179,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             seed,
             str(Path(config["paths"]["cache_dir"]) / "models"),
             device,
+            placement=placement_rule(str(executor["placement"]), settings.gpus),
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
+from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Decision, Problem, WindowSettings
@@ -28,6 +29,8 @@ class WindowExecutor(Protocol):
     stream_names: list[str]
     window_indices: list[int]
     settings: WindowSettings
+    #: Places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
+    placement: PerGpuPlacement | None
 
     def prepare(self) -> None:
         """One-off work before the first window (e.g. the base model); a second call does nothing."""
@@ -82,9 +85,10 @@ def total_overheads(profiles: Sequence[StreamProfile]) -> dict[str, float]:
     return totals
 
 
-def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float]) -> WindowOutcome:
+def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float],
+         placement: PerGpuPlacement | None = None) -> WindowOutcome:
     """Play a window's timeline from the scheduler's first decision (a step of its own, so it can run as a task)."""
-    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
+    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first, placement=placement)
 
 
 def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_steps: MapSteps = serial_map) -> WindowResult:
@@ -96,7 +100,7 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     (first,) = map_steps(timed_schedule, [(problem, scheduler)])
     chosen = [(stream, d.retrain_config) for stream, d in zip(streams, first[0].streams) if d.retrain_config is not None and d.train_share > 0]
     map_steps(executor.retrain, [(window, stream, config) for stream, config in chosen])
-    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first)])
+    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, getattr(executor, "placement", None))])
     executor.commit(window, outcome.retrained)
     record = outcome_record(outcome, streams)
     record["window"] = window
