@@ -44,6 +44,8 @@ Executor = Union[SimulatedRun, LocalRun]
 EXECUTORS = ("local", "simulated")
 #: G, Δ and aMIN when neither the config nor the trace gives them.
 FALLBACK_GPUS, FALLBACK_DELTA, FALLBACK_MIN_ACCURACY = 1.0, 0.1, 0.0
+#: Every executor's keys for how its steps run (flows/runners.py).
+RUNNER_KEYS = ("task_runner", "ray_address")
 #: Config keys (and groups) only the local executor reads; ``executor=simulated`` refuses overrides of them.
 LOCAL_ONLY = ("model", "retrain_space", "inference_space", "labeler", "profiler")
 #: Keys of those groups the simulated executor reads all the same.
@@ -148,14 +150,14 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
     name = executor["name"]
     seed = int(config["seed"])
     if name == "simulated":
-        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers", "placement"))
+        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers", "placement", *RUNNER_KEYS))
         trace = load_trace(executor["trace"])
         window_seconds = executor["window_seconds"] if executor["window_seconds"] is not None else trace.window_seconds
         settings = window_settings(config, window_seconds, throughput_scaling(config, "cpu", trace.root / "throughput.csv"), trace)
         return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed,
                             placement_rule(str(executor["placement"]), settings.gpus))
     if name == "local":
-        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement"))
+        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement", *RUNNER_KEYS))
         device = str(executor["device"])
         # G: the config's, else the visible CUDA devices (on cuda), else 1; more than are visible is refused.
         config = {**config, "gpus": box_gpus(config["gpus"], device)}

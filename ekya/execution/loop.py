@@ -19,8 +19,13 @@ from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Decision, Problem, WindowSettings
 
 T = TypeVar("T")
-#: Runs ``step`` once per argument tuple and returns the results in order.
-MapSteps = Callable[[Callable[..., T], list[tuple]], list[T]]
+
+
+class MapSteps(Protocol):
+    """Runs ``step`` once per argument tuple and returns the results in order. ``gpu_shares``, when
+    given, is the GPU share each call's job holds (a runner that reserves GPUs, such as Ray's, asks for it)."""
+
+    def __call__(self, step: Callable[..., T], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[T]: ...
 
 
 class WindowExecutor(Protocol):
@@ -71,8 +76,8 @@ class WindowObserver(Protocol):
     def window_done(self, result: WindowResult) -> None: ...
 
 
-def serial_map(step: Callable[..., T], arguments: list[tuple]) -> list[T]:
-    """``step`` over every argument tuple in this thread."""
+def serial_map(step: Callable[..., T], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[T]:
+    """``step`` over every argument tuple in this thread (``gpu_shares`` is not needed here)."""
     return [step(*args) for args in arguments]
 
 
@@ -98,8 +103,9 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     overheads = total_overheads(profiles)
     problem = executor.settings.problem([p.believed for p in profiles], sum(overheads.values()))
     (first,) = map_steps(timed_schedule, [(problem, scheduler)])
-    chosen = [(stream, d.retrain_config) for stream, d in zip(streams, first[0].streams) if d.retrain_config is not None and d.train_share > 0]
-    map_steps(executor.retrain, [(window, stream, config) for stream, config in chosen])
+    chosen = [(stream, d.retrain_config, d.train_share) for stream, d in zip(streams, first[0].streams)
+              if d.retrain_config is not None and d.train_share > 0]
+    map_steps(executor.retrain, [(window, stream, config) for stream, config, _ in chosen], gpu_shares=[share for *_, share in chosen])
     (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, getattr(executor, "placement", None))])
     executor.commit(window, outcome.retrained)
     record = outcome_record(outcome, streams)
