@@ -88,3 +88,21 @@ def test_a_local_ray_with_two_cpus_decides_as_the_threads_do(tmp_path, capsys):
     with capsys.disabled():
         print(f"\none window, paper example: threads {seconds['threads']:.1f} s, ray {seconds['ray']:.1f} s (Ray's start included); "
               f"decisions {results['ray'][0]}")
+
+
+def test_a_job_asks_ray_for_its_gpu_share_when_the_cluster_has_gpus(monkeypatch):
+    from types import SimpleNamespace
+
+    from prefect_ray.context import RemoteOptionsContext
+
+    from flows.runners import gpu_share
+
+    gpus = {"GPU": 2.0}
+    monkeypatch.setitem(sys.modules, "ray", SimpleNamespace(is_initialized=lambda: True, cluster_resources=lambda: gpus))
+    with gpu_share(0.75):
+        assert RemoteOptionsContext.get().current_remote_options == {"num_gpus": 0.75}
+    with gpu_share(1.5):  # one job, one GPU
+        assert RemoteOptionsContext.get().current_remote_options == {"num_gpus": 1.0}
+    gpus.clear()
+    with gpu_share(0.75):  # no GPUs in the cluster: asking would never schedule
+        assert RemoteOptionsContext.get().current_remote_options == {}
