@@ -24,6 +24,8 @@ from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
 from ekya.data.base import select
+from ekya.execution.gpu.devices import box_gpus
+from ekya.execution.placement import placement_rule
 from ekya.execution.simulated import SimulatedRun
 from ekya.profiling.trace import Trace, load_trace
 from ekya.inference.config import load_inference_space
@@ -43,6 +45,8 @@ Executor = Union[SimulatedRun, LocalRun]
 EXECUTORS = ("local", "simulated")
 #: G, Δ and aMIN when neither the config nor the trace gives them.
 FALLBACK_GPUS, FALLBACK_DELTA, FALLBACK_MIN_ACCURACY = 1.0, 0.1, 0.0
+#: Every executor's keys for how its steps run (flows/runners.py).
+RUNNER_KEYS = ("task_runner", "ray_address")
 #: Config keys (and groups) only the local executor reads; ``executor=simulated`` refuses overrides of them.
 LOCAL_ONLY = ("model", "retrain_space", "inference_space", "labeler", "profiler")
 #: Keys of those groups the simulated executor reads all the same.
@@ -160,16 +164,19 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
     name = executor["name"]
     seed = int(config["seed"])
     if name == "simulated":
-        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers"))
+        strict("executor", executor, ("name", "trace", "window_seconds", "scaling", "workers", "placement", *RUNNER_KEYS))
         trace = load_trace(executor["trace"])
         window_seconds = executor["window_seconds"] if executor["window_seconds"] is not None else trace.window_seconds
         settings = window_settings(config, window_seconds, throughput_scaling(config, "cpu", trace.root / "throughput.csv"), trace)
-        return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed)
+        return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed,
+                            placement_rule(str(executor["placement"]), settings.gpus))
     if name == "local":
-        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling"))
+        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement", *RUNNER_KEYS))
+        device = str(executor["device"])
+        # G: the config's, else the visible CUDA devices (on cuda), else 1; more than are visible is refused.
+        config = {**config, "gpus": box_gpus(config["gpus"], device)}
         model = build_model_settings(config["model"])
         source = build_learning_source(config["dataset"], config["streams"])
-        device = str(executor["device"])
         retrain_configs = load_retrain_space(config["retrain_space"]["configs"])
         stream_names = select(source.streams, config["streams"], "streams")
         if config["labeler"].get("name") == "detector" and not getattr(source, "detects", False):
@@ -180,12 +187,13 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             raise EkyaError(f"stream {fewest!r} has {source.num_windows(fewest)} window(s) to stream; continuous learning "
                             f"needs at least 2: {source.more_windows_hint()}")
         estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
+        settings = window_settings(config, source.window_seconds, throughput_scaling(config, device))
         return LocalRun(
             source,
             model,
             retrain_configs,
             load_inference_space(config["inference_space"]["configs"]),
-            window_settings(config, source.window_seconds, throughput_scaling(config, device)),
+            settings,
             estimation,
             JobCosts(str(executor["cost"]), device),
             build_labeling(config["labeler"]),
@@ -194,6 +202,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             seed,
             str(Path(config["paths"]["cache_dir"]) / "models"),
             device,
+            placement=placement_rule(str(executor["placement"]), settings.gpus),
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
@@ -233,11 +242,6 @@ def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Execu
     # Uniform's aliases stay unresolved on a local run: resolving them needs the base model, trained later.
     build_scheduler(config, executor, resolve_aliases=False)
     return executor
-
-
-def executor_threads(config: Mapping[str, Any]) -> int:
-    """Steps run in parallel (threads) by the executor's task runner."""
-    return int(config["executor"]["workers"])
 
 
 def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:

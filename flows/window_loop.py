@@ -20,7 +20,6 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
 from ekya.errors import EkyaError
@@ -28,16 +27,22 @@ from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, recor
 from ekya.tracking.window_log import WindowLog
 from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
-from flows.config import build_executor, build_scheduler, check_overrides, check_run, executor_threads
+from flows.config import build_executor, build_scheduler, check_overrides, check_run
 from flows.console import set_log_level
 from flows.prefect_server import start_temporary_server
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
+from flows.runners import build_task_runner, gpu_share
 
 
-def prefect_map(step: Callable[..., Any], arguments: list[tuple]) -> list[Any]:
-    """``step`` over every argument tuple as Prefect tasks (run by the flow's task runner), results in order."""
+def prefect_map(step: Callable[..., Any], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[Any]:
+    """``step`` over every argument tuple as Prefect tasks (run by the flow's task runner), results in order;
+    on Ray each call asks for its ``gpu_shares`` entry as fractional GPUs."""
     as_task = task(step, name=step.__name__, cache_policy=NO_CACHE)
-    return [future.result() for future in [as_task.submit(*args) for args in arguments]]
+    futures = []
+    for k, args in enumerate(arguments):
+        with gpu_share(gpu_shares[k] if gpu_shares else None):
+            futures.append(as_task.submit(*args))
+    return [future.result() for future in futures]
 
 
 def git_sha() -> str:
@@ -107,7 +112,7 @@ def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str
 
         torch.set_num_threads(int(config["executor"]["torch_threads"]))
     start_temporary_server()
-    runner = ThreadPoolTaskRunner(max_workers=executor_threads(config))
+    runner = build_task_runner(config)  # threads, or Ray (started or joined here; refused in one line if it does not answer)
     return window_loop.with_options(task_runner=runner)(config, sweep_dir)
 
 

@@ -13,13 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
+from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Decision, Problem, WindowSettings
 
 T = TypeVar("T")
-#: Runs ``step`` once per argument tuple and returns the results in order.
-MapSteps = Callable[[Callable[..., T], list[tuple]], list[T]]
+
+
+class MapSteps(Protocol):
+    """Runs ``step`` once per argument tuple and returns the results in order. ``gpu_shares``, when
+    given, is the GPU share each call's job holds (a runner that reserves GPUs, such as Ray's, asks for it)."""
+
+    def __call__(self, step: Callable[..., T], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[T]: ...
 
 
 class WindowExecutor(Protocol):
@@ -28,6 +34,8 @@ class WindowExecutor(Protocol):
     stream_names: list[str]
     window_indices: list[int]
     settings: WindowSettings
+    #: Places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
+    placement: PerGpuPlacement | None
 
     def prepare(self) -> None:
         """One-off work before the first window (e.g. the base model); a second call does nothing."""
@@ -68,8 +76,8 @@ class WindowObserver(Protocol):
     def window_done(self, result: WindowResult) -> None: ...
 
 
-def serial_map(step: Callable[..., T], arguments: list[tuple]) -> list[T]:
-    """``step`` over every argument tuple in this thread."""
+def serial_map(step: Callable[..., T], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[T]:
+    """``step`` over every argument tuple in this thread (``gpu_shares`` is not needed here)."""
     return [step(*args) for args in arguments]
 
 
@@ -82,9 +90,10 @@ def total_overheads(profiles: Sequence[StreamProfile]) -> dict[str, float]:
     return totals
 
 
-def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float]) -> WindowOutcome:
+def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], first: tuple[Decision, float],
+         placement: PerGpuPlacement | None = None) -> WindowOutcome:
     """Play a window's timeline from the scheduler's first decision (a step of its own, so it can run as a task)."""
-    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first)
+    return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first, placement=placement)
 
 
 def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_steps: MapSteps = serial_map) -> WindowResult:
@@ -94,9 +103,10 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     overheads = total_overheads(profiles)
     problem = executor.settings.problem([p.believed for p in profiles], sum(overheads.values()))
     (first,) = map_steps(timed_schedule, [(problem, scheduler)])
-    chosen = [(stream, d.retrain_config) for stream, d in zip(streams, first[0].streams) if d.retrain_config is not None and d.train_share > 0]
-    map_steps(executor.retrain, [(window, stream, config) for stream, config in chosen])
-    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first)])
+    chosen = [(stream, d.retrain_config, d.train_share) for stream, d in zip(streams, first[0].streams)
+              if d.retrain_config is not None and d.train_share > 0]
+    map_steps(executor.retrain, [(window, stream, config) for stream, config, _ in chosen], gpu_shares=[share for *_, share in chosen])
+    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, getattr(executor, "placement", None))])
     executor.commit(window, outcome.retrained)
     record = outcome_record(outcome, streams)
     record["window"] = window

@@ -11,6 +11,7 @@ import numpy as np
 
 from ekya.errors import EkyaError
 from ekya.data.base import select
+from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import KnownOutcomes, StreamProfile
 from ekya.profiling.trace import BASE_CONFIG, Trace
 from ekya.profiling.noise import add_estimate_noise
@@ -84,6 +85,7 @@ class SimulatedRun:
         windows: run the first N windows (None: all).
         noise_std: Gaussian noise (accuracy points) on the estimates the scheduler sees.
         seed: seeds the noise, per (window, stream), so results do not depend on task order.
+        placement: places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
     """
 
     def __init__(
@@ -94,8 +96,10 @@ class SimulatedRun:
         windows: int | None = None,
         noise_std: float = 0.0,
         seed: int = 0,
+        placement: PerGpuPlacement | None = None,
     ) -> None:
         self.trace = trace
+        self.placement = placement
         self.settings = settings
         if noise_std < 0:
             raise EkyaError(f"profiler.noise_std must be >= 0 accuracy points, got {noise_std}")

@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
+from ekya.execution.placement import INFERENCE, TRAIN, Placement
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.dynamics import (
     completion_times,
@@ -106,6 +107,8 @@ class StreamSegment:
     inference_config: str
     inference_share: float
     accuracy: float
+    train_gpu: int | None = None
+    inference_gpu: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class WindowOutcome:
         schedule_seconds: wall seconds of the window's first scheduler call.
         schedule_seconds_total: wall seconds of all scheduler calls of the window.
         decisions: number of scheduler calls.
+        placed: whether decisions were placed on physical GPUs (``executor.placement=per_gpu``).
+        placement_repairs: jobs whose share the placement changed, summed over the window's decisions.
     """
 
     accuracy: list[float]
@@ -144,6 +149,8 @@ class WindowOutcome:
     schedule_seconds: float = 0.0
     schedule_seconds_total: float = 0.0
     decisions: int = 0
+    placed: bool = False
+    placement_repairs: int = 0
 
     @property
     def mean_accuracy(self) -> float:
@@ -170,6 +177,7 @@ def play_window(
     outcomes: list[StreamOutcomes],
     clock: Callable[[], float] = time.perf_counter,
     first_decision: tuple[Decision, float] | None = None,
+    placement: Callable[[Decision], Placement] | None = None,
 ) -> WindowOutcome:
     """Run one window from ``problem.now`` (normally 0) to its end.
 
@@ -180,6 +188,8 @@ def play_window(
         clock: wall clock for the scheduler's decision time, seconds.
         first_decision: the scheduler's decision for ``problem`` and the seconds it took, when
             already made (see :func:`timed_schedule`); otherwise it is made here.
+        placement: places each decision on physical GPUs before it runs (``ekya.execution.placement``);
+            None: the pooled shares run as the scheduler gave them.
     """
     window = problem.window_seconds
     serving = [o.serving_accuracy for o in outcomes]
@@ -191,7 +201,17 @@ def play_window(
     integral = [0.0] * len(outcomes)
     retrained: list[str | None] = [None] * len(outcomes)
     finish_seconds: list[float | None] = [None] * len(outcomes)
-    result = WindowOutcome(accuracy=[], estimated_accuracy=[])
+    result = WindowOutcome(accuracy=[], estimated_accuracy=[], placed=placement is not None)
+    gpus_of: list[tuple[int | None, int | None]] = [(None, None)] * len(outcomes)
+
+    def placed(decision: Decision) -> Decision:
+        nonlocal gpus_of
+        if placement is None:
+            return decision
+        where = placement(decision)
+        result.placement_repairs += where.repairs
+        gpus_of = [(where.gpu_of(s, TRAIN), where.gpu_of(s, INFERENCE)) for s in range(len(outcomes))]
+        return where.decision
 
     def decide(current: Problem, previous: Decision | None, finished: list[int]) -> Decision:
         started = clock()
@@ -202,7 +222,7 @@ def play_window(
         result.schedule_seconds_total += elapsed
         result.decisions += 1
         _check_decision(current, decision, scheduler)
-        return decision
+        return placed(decision)
 
     current = problem
     if first_decision is None:
@@ -212,6 +232,7 @@ def play_window(
         _check_decision(current, decision, scheduler)
         result.schedule_seconds = result.schedule_seconds_total = seconds
         result.decisions = 1
+        decision = placed(decision)
     result.estimated_accuracy = list(decision.estimated_accuracy)
     while True:
         now = current.now
@@ -236,7 +257,8 @@ def play_window(
             accuracy = instantaneous_accuracy(serving[s], choice.inference_share, demand, factor)
             integral[s] += accuracy * (until - now)
             stream_segments.append(
-                StreamSegment(choice.retrain_config, choice.train_share, choice.inference_config, choice.inference_share, accuracy)
+                StreamSegment(choice.retrain_config, choice.train_share, choice.inference_config, choice.inference_share, accuracy,
+                              *gpus_of[s])
             )
             result.gpu_seconds_inference += choice.inference_share * (until - now)
             if choice.retrain_config is not None and choice.train_share > 0:
@@ -291,6 +313,7 @@ def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
                         "inference_config": part.inference_config,
                         "inference_share": part.inference_share,
                         "accuracy": part.accuracy,
+                        **({"train_gpu": part.train_gpu, "inference_gpu": part.inference_gpu} if outcome.placed else {}),
                     }
                     for name, part in zip(stream_names, segment.streams)
                 },
@@ -300,6 +323,7 @@ def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
         "decisions": outcome.decisions,
         "schedule_seconds": outcome.schedule_seconds,
         "schedule_seconds_total": outcome.schedule_seconds_total,
+        **({"placement_repairs": outcome.placement_repairs} if outcome.placed else {}),
     }
 
 

@@ -13,7 +13,8 @@ def window_metrics(outcome: WindowOutcome, stream_names: list[str], overhead_gpu
     ``accuracy/*`` are measured (true) time-averaged accuracies over the window, fractions in
     [0, 1]; ``estimated_accuracy/*`` the scheduler's estimates; ``gpu_seconds/*`` GPU share x
     seconds; ``schedule_seconds`` the wall time of the window's first scheduler call and
-    ``schedule_seconds_total`` of all its calls (re-plans included).
+    ``schedule_seconds_total`` of all its calls (re-plans included); ``placement/repairs`` (with
+    ``executor.placement=per_gpu``) the jobs whose share was changed to fit one GPU each.
     """
     overheads = dict(overhead_gpu_seconds or {})
     metrics = {
@@ -26,6 +27,8 @@ def window_metrics(outcome: WindowOutcome, stream_names: list[str], overhead_gpu
         "schedule_seconds_total": outcome.schedule_seconds_total,
         "retrained_streams": float(sum(1 for r in outcome.retrained if r is not None)),
     }
+    if outcome.placed:
+        metrics["placement/repairs"] = float(outcome.placement_repairs)
     for kind, value in overheads.items():
         metrics[f"gpu_seconds/{kind}"] = float(value)
     for name, accuracy, estimate in zip(stream_names, outcome.accuracy, outcome.estimated_accuracy):

@@ -10,8 +10,10 @@ def test_every_step_runs_through_map_steps_in_window_order(paper_example_trace, 
     run = simulated_run(paper_example_trace)
     steps = []
 
-    def recording_map(step, arguments):
+    def recording_map(step, arguments, gpu_shares=None):
         steps.append((step.__name__, len(arguments)))
+        if step.__name__ == "retrain":
+            assert gpu_shares == [0.75, 0.75]  # Uniform on 3 GPUs: half of each stream's 1.5 to training
         return serial_map(step, arguments)
 
     results = run_windows(run, build_scheduler("uniform", retrain_config="Cfg1"), map_steps=recording_map)

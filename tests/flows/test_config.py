@@ -120,3 +120,30 @@ def test_mog2_detection_is_labelled_by_the_golden_checkpoint_and_charged_by_labe
         build_executor(compose_config(tmp_path, "dataset=video", "dataset.detector=mog2", f"dataset.detection.classifier={tmp_path}/missing.pt"))
     with pytest.raises(EkyaError, match="^labeler=detector labels with the dataset's detection stage, which this dataset has none of"):
         build_executor(compose_config(tmp_path, "labeler=detector"))
+
+
+def test_placement_key_builds_the_rule_for_either_executor(tmp_path):
+    simulated = build_executor(compose_config(tmp_path, "experiment=paper_example", "executor.placement=per_gpu"))
+    assert simulated.placement.gpus == 3
+    assert build_executor(compose_config(tmp_path, "experiment=paper_example")).placement is None  # pooled by default
+    assert build_executor(compose_config(tmp_path)).placement.gpus == 1  # local: per_gpu on its one device
+    with pytest.raises(EkyaError, match="executor.placement=per_gpu needs a whole number of GPUs, got gpus=2.5"):
+        build_executor(compose_config(tmp_path, "experiment=paper_example", "executor.placement=per_gpu", "gpus=2.5"))
+
+
+def test_cuda_without_a_gpu_and_more_gpus_than_visible_are_refused(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EkyaError, match=r"executor.device=cuda: no CUDA device is visible .*; valid here: cpu"):
+        build_executor(compose_config(tmp_path, "executor.device=cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    run = build_executor(compose_config(tmp_path, "executor.device=cuda"))  # G from the visible devices
+    assert run.settings.gpus == 2.0 and run.placement.gpus == 2
+    with pytest.raises(EkyaError, match=r"gpus=4: executor.device=cuda sees 2 GPU\(s\) .*valid: a number in \(0, 2\]"):
+        build_executor(compose_config(tmp_path, "executor.device=cuda", "gpus=4"))
+    with pytest.raises(EkyaError, match=r"executor.device=cuda:3: 2 CUDA device\(s\) visible .*valid: cuda, cuda:0, cuda:1"):
+        build_executor(compose_config(tmp_path, "executor.device=cuda:3"))
+    with pytest.raises(EkyaError, match=r"executor.device='tpu'; valid: cpu, cuda, cuda:N"):
+        build_executor(compose_config(tmp_path, "executor.device=tpu"))

@@ -29,6 +29,7 @@ from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
 from ekya.data.base import select
+from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile
 from ekya.inference.config import InferenceConfig
 from ekya.models.factory import EdgeModel
@@ -59,6 +60,7 @@ class LocalRun:
         cache_dir: base-model checkpoints, the hold-out profile and the cost calibration.
         device: torch device.
         progress: progress bars for base-model training and calibration.
+        placement: places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class LocalRun:
         cache_dir: str,
         device: str,
         progress: bool = True,
+        placement: PerGpuPlacement | None = None,
     ) -> None:
         if not retrain_configs:
             raise EkyaError("the retraining space is empty: give at least one retraining configuration")
@@ -96,6 +99,7 @@ class LocalRun:
         self.cache_dir = cache_dir
         self.device = device
         self.progress = progress
+        self.placement = placement
         self.stream_names = stream_names
         available = min(source.num_windows(stream) for stream in self.stream_names)
         if available < 2:
