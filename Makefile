@@ -28,8 +28,8 @@ bench: $(STAMP)  ## speed and quality figures (printed)
 reproduce: $(STAMP)  ## every study on the built-in data (simulated executor over a cached trace), reports, reports/headline.md
 	$(BIN)/python -m flows.reproduce
 
-ui: $(STAMP)  ## MLflow UI over the project's store on http://127.0.0.1:5000
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts --host 127.0.0.1 --port 5000
+ui: $(STAMP)  ## MLflow UI over the project's store on http://127.0.0.1:5000 (one process, no job runners: flows/ui.py)
+	$(BIN)/python -m flows.ui --store sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
 clean:  ## Hydra's run folders and Prefect's state
 	rm -rf outputs .prefect

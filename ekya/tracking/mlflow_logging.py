@@ -21,6 +21,9 @@ from mlflow.tracking import MlflowClient
 #: Tag holding the Hydra sweep folder shared by a multirun's parent and child runs.
 SWEEP_TAG = "ekya.sweep_dir"
 PARENT_TAG = "ekya.sweep_parent"
+#: MLflow 3's UI opens an experiment by its kind: model development opens on its runs (untagged
+#: experiments open on the GenAI overview, empty here).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 #: Tag holding the one-line error of a FAILED run.
 ERROR_TAG = "ekya.error"
 #: Tag saying why a run was marked KILLED (an interrupt, or its process gone).
@@ -133,11 +136,13 @@ class RunLogger:
             _CHECKED_STORES.add(tracking_uri)
             mark_orphans_killed(self.client)
         found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = (
-            found.experiment_id
-            if found is not None
-            else self.client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
-        )
+        if found is None:
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri),
+                                                               tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        else:
+            self.experiment_id = found.experiment_id
+            if EXPERIMENT_KIND_TAG not in found.tags:  # a store from before the tag
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         all_tags = {**(tags or {}), **process_tags()}
         all_tags["mlflow.runName"] = run_name
         if sweep_dir:

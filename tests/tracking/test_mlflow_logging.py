@@ -34,3 +34,13 @@ def test_runs_are_tagged_with_host_and_pid_and_orphans_are_marked_killed(tmp_pat
     status = {run.info.run_name: run.info.status for run in client.search_runs([client.get_experiment_by_name("e").experiment_id])}
     assert status == {"finished": "FINISHED", "orphan": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING", "reused": "KILLED"}
     assert client.get_run(orphan.run_id).data.tags["ekya.killed"].startswith(f"process {gone} on {socket.gethostname()} was gone")
+
+
+def test_experiments_are_tagged_as_model_development_so_the_ui_opens_on_their_runs(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    client = MlflowClient(uri)
+    client.create_experiment("older")  # a store from before the tag
+    RunLogger(uri, "new", "run", {}).finish()
+    RunLogger(uri, "older", "run", {}).finish()
+    for name in ("new", "older"):
+        assert client.get_experiment_by_name(name).tags["mlflow.experimentKind"] == "custom_model_development"
