@@ -22,6 +22,7 @@ from ekya.errors import EkyaError
 from ekya.execution.local.costs import JobCosts
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
+from ekya.execution.local.concurrent import ConcurrentJobs, job_mode
 from ekya.execution.local.run import LocalRun
 from ekya.data.base import select
 from ekya.execution.gpu.devices import box_gpus
@@ -171,7 +172,8 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
         return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed,
                             placement_rule(str(executor["placement"]), settings.gpus))
     if name == "local":
-        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement", *RUNNER_KEYS))
+        strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement", "jobs", "isolation",
+                                      *RUNNER_KEYS))
         device = str(executor["device"])
         # G: the config's, else the visible CUDA devices (on cuda), else 1; more than are visible is refused.
         config = {**config, "gpus": box_gpus(config["gpus"], device)}
@@ -203,6 +205,8 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             str(Path(config["paths"]["cache_dir"]) / "models"),
             device,
             placement=placement_rule(str(executor["placement"]), settings.gpus),
+            jobs=(ConcurrentJobs(device, str(executor["isolation"]), Path(config["paths"]["cache_dir"]) / "jobs", int(executor["torch_threads"]))
+                  if job_mode(str(executor["jobs"]), device) == "concurrent" else None),
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 

@@ -106,7 +106,11 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     chosen = [(stream, d.retrain_config, d.train_share) for stream, d in zip(streams, first[0].streams)
               if d.retrain_config is not None and d.train_share > 0]
     map_steps(executor.retrain, [(window, stream, config) for stream, config, _ in chosen], gpu_shares=[share for *_, share in chosen])
-    (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, getattr(executor, "placement", None))])
+    placement = getattr(executor, "placement", None)
+    if getattr(executor, "real_time", False):  # the local executor's executor.jobs=concurrent: the jobs run now, side by side
+        (outcome,) = map_steps(executor.play_window, [(window, problem, scheduler, profiles, first, placement)])
+    else:
+        (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, placement)])
     executor.commit(window, outcome.retrained)
     record = outcome_record(outcome, streams)
     record["window"] = window

@@ -64,7 +64,7 @@ from ekya.inference.run import InferenceResult, run_inference
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
 from ekya.models.predict import evaluate
-from ekya.profiling.throughput import stored_throughput_table
+from ekya.profiling.throughput import gpu_table_path, stored_throughput_table
 from ekya.training.base_model import base_model
 from ekya.training.config import RetrainConfig
 from ekya.training.retrain import retrain
@@ -454,7 +454,9 @@ class OfflineProfiler(RetrainingStudy):
             for stream in streams for measured in inference
         ]
         root = write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
-        if torch.device(self.device).type == "cpu":  # a GPU's table needs MPS: see ekya.profiling.throughput
+        if torch.device(self.device).type == "cpu":  # a GPU's table is measured under MPS: ekya.execution.gpu.measure
+            stored_throughput_table(self.cache_dir, self.model.name, self.device).save_csv(root / "throughput.csv")
+        elif torch.cuda.is_available() and gpu_table_path(self.cache_dir, self.model.name, torch.cuda.get_device_name(self.device)).is_file():
             stored_throughput_table(self.cache_dir, self.model.name, self.device).save_csv(root / "throughput.csv")
         return root
 

@@ -8,9 +8,9 @@ runs read the table instead of measuring again.
 
 Share of a CPU device: ``threads / cores`` (torch intra-op threads), measured for every
 thread count from 1 to the machine's cores. A GPU share needs CUDA MPS
-(``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``), which this module does not drive: for a GPU, measure
-the table with MPS and give it as a CSV file (``executor.scaling=PATH``, format of
-:meth:`ThroughputTable.save_csv`).
+(``CUDA_MPS_ACTIVE_THREAD_PERCENTAGE``): ``python -m ekya.execution.gpu.measure`` measures a GPU's
+table and stores it at :func:`gpu_table_path`, where ``executor.scaling=measured`` reads it
+(a table measured elsewhere can also be given as ``executor.scaling=PATH``).
 
 Measured throughput can drop when a busy machine is oversubscribed; the table keeps
 ``s`` non-decreasing (a job never runs slower with more of the device than with less, since
@@ -20,6 +20,7 @@ it could leave the extra share idle), so such a drop is flattened to the best sm
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -91,13 +92,25 @@ def measure_cpu_throughput_table(model_name: str, cores: int | None = None, prog
     return ThroughputTable.normalised(shares, np.maximum.accumulate(rates))
 
 
+def gpu_table_path(cache_dir: str | os.PathLike, model_name: str, gpu_name: str, mode: str = "train") -> Path:
+    """Where the MPS throughput table of ``model_name`` on the GPU called ``gpu_name`` is kept (``mode``: train or inference)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", gpu_name.lower()).strip("-") or "gpu"
+    return Path(cache_dir) / f"throughput-{model_name}-{slug}{'' if mode == 'train' else '-' + mode}-mps.csv"
+
+
 def stored_throughput_table(cache_dir: str | os.PathLike, model_name: str, device: str = "cpu", progress: bool = False) -> ThroughputTable:
-    """The throughput table of ``model_name`` on ``device``, measured once and kept as CSV under ``cache_dir``."""
+    """The throughput table of ``model_name`` on ``device``, measured once and kept as CSV under ``cache_dir``
+    (a GPU's: measured under MPS by ``python -m ekya.execution.gpu.measure``)."""
     if torch.device(device).type != "cpu":
-        raise EkyaError(
-            f"measuring a throughput table on {device!r} needs CUDA MPS, which this platform does not drive; measure it "
-            f"with MPS and pass the CSV (gpu_share,relative_throughput) as executor.scaling=PATH, or use executor.scaling=linear"
-        )
+        name = torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else "gpu"
+        path = gpu_table_path(cache_dir, model_name, name)
+        if not path.is_file():
+            raise EkyaError(
+                f"executor.scaling=measured: no MPS throughput table of {model_name} on {name} at {path}; measure it with "
+                f"`python -m ekya.execution.gpu.measure --model {model_name} --cache-dir {cache_dir}` (needs CUDA MPS), pass a "
+                f"CSV (gpu_share,relative_throughput) as executor.scaling=PATH, or use executor.scaling=linear"
+            )
+        return ThroughputTable.load_csv(path)
     cores = cpu_cores()
     path = Path(cache_dir) / f"throughput-{model_name}-cpu{cores}.csv"
     if not path.exists():

@@ -29,6 +29,7 @@ def test_local_run_is_built_from_its_parts_without_training(tmp_path):
     assert run.estimation.mode == "oracle" and run.estimation.noise_std == 2.0 and run.estimation.pruning is None
     assert run.costs.mode == "measured"
     assert not (tmp_path / "cache" / "models").exists()
+    assert not run.real_time  # jobs=auto: virtual on the cpu
 
 
 def test_uniform_alias_is_resolved_on_the_trace(tmp_path):
@@ -139,8 +140,10 @@ def test_cuda_without_a_gpu_and_more_gpus_than_visible_are_refused(tmp_path, mon
         build_executor(compose_config(tmp_path, "executor.device=cuda"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    run = build_executor(compose_config(tmp_path, "executor.device=cuda"))  # G from the visible devices
-    assert run.settings.gpus == 2.0 and run.placement.gpus == 2
+    with pytest.raises(EkyaError, match=r"^executor.isolation=mps: nvidia-cuda-mps-control is not on PATH .*valid: executor.isolation=none"):
+        build_executor(compose_config(tmp_path, "executor.device=cuda"))  # MPS cannot start: refused before anything runs
+    run = build_executor(compose_config(tmp_path, "executor.device=cuda", "executor.isolation=none"))  # G from the visible devices
+    assert run.settings.gpus == 2.0 and run.placement.gpus == 2 and run.real_time  # jobs=auto: concurrent on cuda
     with pytest.raises(EkyaError, match=r"gpus=4: executor.device=cuda sees 2 GPU\(s\) .*valid: a number in \(0, 2\]"):
         build_executor(compose_config(tmp_path, "executor.device=cuda", "gpus=4"))
     with pytest.raises(EkyaError, match=r"executor.device=cuda:3: 2 CUDA device\(s\) visible .*valid: cuda, cuda:0, cuda:1"):

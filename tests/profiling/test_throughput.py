@@ -47,3 +47,20 @@ def test_scaling_option(tmp_path):
         scaling_table("measured", tmp_path, "resnet18", measured_path=tmp_path / "trace" / "throughput.csv")
     with pytest.raises(EkyaError, match="'fast'.*linear, measured"):
         scaling_table("fast", tmp_path, "resnet18")
+
+
+def test_a_gpu_table_is_read_where_the_mps_measurement_writes_it(tmp_path, monkeypatch):
+    import torch
+
+    from ekya.profiling.cost_model import ThroughputTable
+    from ekya.profiling.throughput import gpu_table_path
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    path = gpu_table_path(tmp_path, "resnet18", "NVIDIA H200")
+    assert path.name == "throughput-resnet18-nvidia-h200-mps.csv"
+    assert gpu_table_path(tmp_path, "resnet18", "NVIDIA H200", "inference").name == "throughput-resnet18-nvidia-h200-inference-mps.csv"
+    with pytest.raises(EkyaError, match="no MPS throughput table of resnet18 on NVIDIA H200 .*python -m ekya.execution.gpu.measure"):
+        stored_throughput_table(tmp_path, "resnet18", device="cuda")
+    ThroughputTable.normalised([0.5, 1.0], [80.0, 100.0]).save_csv(path)
+    assert stored_throughput_table(tmp_path, "resnet18", device="cuda").throughput(0.5) == pytest.approx(0.8)

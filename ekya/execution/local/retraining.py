@@ -54,6 +54,11 @@ class Retraining:
                 self._results[name] = self._train(self._configs[name])
             return self._results[name]
 
+    def record(self, name: str, result: RetrainingResult) -> None:
+        """Keep the result of ``name`` trained elsewhere (a job process, ``executor.jobs=concurrent``)."""
+        with self._lock:
+            self._results[name] = result
+
     def trained(self, name: str) -> TrainResult | None:
         """The training result of ``name`` if it ran, else None (never trains)."""
         found = self._results.get(name)

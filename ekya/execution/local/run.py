@@ -29,8 +29,11 @@ from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
 from ekya.data.base import select
+from ekya.execution.local.concurrent import ConcurrentJobs, train_result
 from ekya.execution.placement import PerGpuPlacement
-from ekya.execution.timeline import StreamProfile
+from ekya.execution.timeline import StreamProfile, WindowOutcome
+from ekya.scheduling.base import Scheduler
+from ekya.scheduling.problem import Decision, Problem
 from ekya.inference.config import InferenceConfig
 from ekya.models.factory import EdgeModel
 from ekya.models.predict import evaluate
@@ -61,6 +64,8 @@ class LocalRun:
         device: torch device.
         progress: progress bars for base-model training and calibration.
         placement: places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
+        jobs: plays each window in real time with job processes (``executor.jobs=concurrent``); None: jobs run
+            ahead and the timeline places their costs.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class LocalRun:
         device: str,
         progress: bool = True,
         placement: PerGpuPlacement | None = None,
+        jobs: ConcurrentJobs | None = None,
     ) -> None:
         if not retrain_configs:
             raise EkyaError("the retraining space is empty: give at least one retraining configuration")
@@ -100,6 +106,8 @@ class LocalRun:
         self.device = device
         self.progress = progress
         self.placement = placement
+        self.jobs = jobs
+        self._window_inputs: dict[tuple[int, str], tuple[EdgeModel, object, object]] = {}
         self.stream_names = stream_names
         available = min(source.num_windows(stream) for stream in self.stream_names)
         if available < 2:
@@ -154,6 +162,8 @@ class LocalRun:
 
         retraining = Retraining(train, self.retrain_configs)
         self._retraining[(window, stream)] = retraining
+        if self.jobs is not None:
+            self._window_inputs[(window, stream)] = (serving, labeled.training, labeled.evaluation)
         outcomes = LocalOutcomes(serving, labeled.evaluation, retraining, self.inference_configs, self.reference_inference,
                                  self.costs.inference_table, self.device)
 
@@ -181,8 +191,30 @@ class LocalRun:
         return StreamProfile(believed, outcomes, {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds})
 
     def retrain(self, window: int, stream: str, config: str) -> None:
-        """Run a chosen retraining now (lets streams train in parallel before the timeline is played)."""
-        self._retraining[(window, stream)].run(config)
+        """Run a chosen retraining now (lets streams train in parallel before the timeline is played); with
+        ``executor.jobs=concurrent`` nothing: the job runs in the window itself (:meth:`play_window`)."""
+        if self.jobs is None:
+            self._retraining[(window, stream)].run(config)
+
+    @property
+    def real_time(self) -> bool:
+        """Whether windows are played by job processes in real time (:meth:`play_window`) rather than by the timeline."""
+        return self.jobs is not None
+
+    def play_window(self, window: int, problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile],
+                    first: tuple[Decision, float], placement: PerGpuPlacement | None) -> WindowOutcome:
+        """Play ``window`` with every job as a process, side by side at its placed share (``executor.jobs=concurrent``)."""
+        inputs = [self._window_inputs.pop((window, stream)) for stream in self.stream_names]
+        seeds = [{name: self._seed(window, stream, name) for name in self.retrain_configs} for stream in self.stream_names]
+        resolution = {name: config.resolution for name, config in self.inference_configs.items()}
+        outcome, retrained = self.jobs.play(window, problem, scheduler, profiles, first, placement, inputs, self.retrain_configs,
+                                            resolution, seeds)
+        for s, (config, model, accuracy, status) in retrained.items():
+            chosen = self.retrain_configs[config]
+            samples = max(1, int(round(chosen.subsample * len(inputs[s][1].labels))))
+            result = RetrainingResult(train_result(chosen, model, status, samples), float(status.get("seconds", 0.0)), accuracy)
+            self._retraining[(window, self.stream_names[s])].record(config, result)
+        return outcome
 
     def commit(self, window: int, retrained: list[str | None]) -> None:
         """Models retrained in ``window`` serve from now on; the window's training results are released."""
