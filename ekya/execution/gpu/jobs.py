@@ -31,7 +31,7 @@ import ekya
 from ekya.errors import EkyaError
 from ekya.execution.gpu.mps import MpsDaemon, client_environment
 from ekya.execution.gpu.worker import read_status
-from ekya.execution.placement import INFERENCE, TRAIN, Placement, place
+from ekya.execution.placement import TRAIN, Placement, place
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.dynamics import finished_stream, running_stream
 from ekya.scheduling.problem import Decision, Problem

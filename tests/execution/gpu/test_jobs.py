@@ -1,6 +1,5 @@
 """A window's jobs as real processes on the CPU: side by side, a re-plan restarts them at new shares, training resumes."""
 
-import json
 from pathlib import Path
 
 import numpy as np

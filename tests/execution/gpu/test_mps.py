@@ -1,9 +1,6 @@
 """CUDA MPS on a CPU machine: each client's environment, the daemon's command lines (a stand-in control program), refusals."""
 
-import os
 import stat
-import sys
-import time
 
 import pytest
 
