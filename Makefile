@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Prefect's settings (home, start-up timeout, analytics) are in prefect.toml, so direct
 # `python -m flows...` runs get them too; nothing Prefect-specific is set here.
 
-.PHONY: run test bench reproduce ui clean
+.PHONY: run test test-all bench reproduce ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the main job on the built-in data
 	$(BIN)/python -m flows.window_loop
 
-test: $(STAMP)  ## the test suite
+test: $(STAMP)  ## the test suite without the tests marked slow (end-to-end runs in subprocesses, Ray, real training), on both cores
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+test-all: $(STAMP)  ## every test, the slow ones included
 	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)  ## speed and quality figures (printed)
