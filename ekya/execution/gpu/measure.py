@@ -24,8 +24,6 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.execution.gpu.jobs import Workers
 from ekya.execution.gpu.mps import ISOLATIONS, MpsDaemon
-from ekya.profiling.cost_model import ThroughputTable
-from ekya.profiling.throughput import gpu_table_path
 
 #: The shares measured by default.
 SHARES = tuple(round(0.1 * k, 1) for k in range(1, 11))
@@ -41,9 +39,22 @@ class MeasuredCurve:
     samples_per_second: tuple[float, ...]
 
     @property
-    def table(self) -> ThroughputTable:
-        # Non-decreasing: a job never runs slower with more of the GPU (it could leave the rest idle).
-        return ThroughputTable.normalised(list(self.shares), np.maximum.accumulate(self.samples_per_second))
+    def relative(self) -> tuple[float, ...]:
+        """Relative throughput at each share, 1.0 at the full GPU, kept non-decreasing (a job never runs slower with more
+        of the GPU: it could leave the rest idle)."""
+        monotone = np.maximum.accumulate(np.asarray(self.samples_per_second, dtype=float))
+        return tuple((monotone / np.interp(1.0, self.shares, monotone)).tolist())
+
+    def csv_text(self) -> str:
+        """The table as a trace's ``throughput.csv`` (``ThroughputTable.save_csv``'s format; no scipy needed to write it)."""
+        return "gpu_share,relative_throughput\n" + "".join(f"{s!r},{r!r}\n" for s, r in zip(self.shares, self.relative))
+
+    @property
+    def table(self):
+        """The :class:`~ekya.profiling.cost_model.ThroughputTable` of :attr:`relative`."""
+        from ekya.profiling.cost_model import ThroughputTable
+
+        return ThroughputTable(list(self.shares), list(self.relative))
 
 
 def measure_spec(model: str, mode: str, batch_size: int, resolution: int, seconds: float, warmup_steps: int = 5,
@@ -73,6 +84,8 @@ def measure_curve(model: str, mode: str, workers: Workers, shares: tuple[float, 
 def measure_tables(model: str, cache_dir: str | Path, gpu_name: str, isolation: str = "mps", **options) -> dict[str, MeasuredCurve]:
     """Both curves of ``model`` on this machine's GPU 0, the MPS daemon started and stopped here; the tables written
     under ``cache_dir`` (training: the path ``executor.scaling=measured`` reads)."""
+    from ekya.profiling.throughput import gpu_table_path
+
     if isolation not in ISOLATIONS:
         raise EkyaError(f"isolation={isolation!r}; valid: {', '.join(ISOLATIONS)}")
     with tempfile.TemporaryDirectory(prefix="ekya-measure-") as folder:
@@ -106,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("error: measuring the MPS throughput table needs CUDA (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
+    from ekya.profiling.throughput import gpu_table_path
+
     name = torch.cuda.get_device_name(0)
     try:
         curves = measure_tables(args.model, args.cache_dir, name, args.isolation, seconds=args.seconds,

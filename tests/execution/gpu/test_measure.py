@@ -40,3 +40,10 @@ def test_each_share_is_measured_in_its_own_process_on_the_cpu(tmp_path):
                           seconds=0.5, device="cpu")
     assert curve.shares == (0.5, 1.0) and all(rate > 0 for rate in curve.samples_per_second)
     assert curve.table.throughput(1.0) == pytest.approx(1.0)
+
+
+def test_the_csv_written_without_scipy_is_the_table_format(tmp_path):
+    curve = MeasuredCurve("train", (0.1, 0.5, 1.0), (30.0, 80.0, 100.0))
+    path = tmp_path / "t.csv"
+    path.write_text(curve.csv_text())
+    assert ThroughputTable.load_csv(path).throughput(0.5) == pytest.approx(0.8) == curve.table.throughput(0.5)
