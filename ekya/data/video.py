@@ -38,6 +38,7 @@ Check a folder of clips::
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections import Counter
 import logging
 import math
@@ -45,7 +46,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -385,31 +386,18 @@ class VideoSource(CroppedStreamSource):
         Returns:
             window index -> crop arrays plus skip counts.
         """
-        import av
-
         count = self._num_windows(clip.path.stem)
         stop = count - 1 if last_window is None else last_window
         first_wanted = 0 if last_window is None else self._window_frames(clip, last_window)[0]
         frames_wanted = np.unique(clip.frame_index[_rows_between(clip, first_wanted, np.iinfo(np.int64).max)])
         crops_by_frame: dict[int, dict[str, np.ndarray]] = {}
-        try:
-            with av.open(str(clip.path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                start = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
-                for frame in _decode_frames(container, stream):
-                    if frame.pts is None:
-                        continue
-                    seconds = float(frame.pts * stream.time_base)
-                    start = seconds if start is None else start
-                    index = int(round((seconds - start) * clip.fps))
-                    if index / clip.fps >= (stop + 1) * self.window_seconds:
-                        break
-                    if index in crops_by_frame or not _contains(frames_wanted, index):
-                        continue
-                    crops_by_frame[index] = self._crop_frame(clip, index, frame.to_ndarray(format="rgb24"))
-        except av.FFmpegError as error:
-            raise EkyaError(f"{clip.path}: not a readable video ({error})") from error
+        with _indexed_frames(clip) as frames:
+            for index, frame in frames:
+                if index / clip.fps >= (stop + 1) * self.window_seconds:
+                    break
+                if index in crops_by_frame or not _contains(frames_wanted, index):
+                    continue
+                crops_by_frame[index] = self._crop_frame(clip, index, frame.to_ndarray(format="rgb24"))
         windows = range(count) if last_window is None else [last_window]
         return {k: self._assemble_window(clip, k, crops_by_frame) for k in windows}
 
@@ -420,8 +408,6 @@ class VideoSource(CroppedStreamSource):
         with a background model also sees every other frame. The seconds the detector (and the
         crop classifier) took in a window are stored with it as ``labeling_seconds``.
         """
-        import av
-
         assert self.detector is not None
         detector = self.detector
         count = self._num_windows(clip.path.stem)
@@ -432,51 +418,40 @@ class VideoSource(CroppedStreamSource):
         slot = -1
         detector.start_clip()
         self._warm_up(clip)
-        try:
-            with av.open(str(clip.path)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                start = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
-                for frame in _decode_frames(container, stream):
-                    if frame.pts is None:
-                        continue
-                    time_in_clip = float(frame.pts * stream.time_base)
-                    start = time_in_clip if start is None else start
-                    index = int(round((time_in_clip - start) * clip.fps))
-                    window = int(math.floor(index / clip.fps / self.window_seconds + 1e-9))
-                    if window >= count:
-                        break
-                    rgb = frame.to_ndarray(format="rgb24")
-                    frame_slot = int(math.floor(index / clip.fps * self.detection_fps + 1e-9))
-                    started = time.perf_counter()
-                    if frame_slot == slot:
-                        if detector.observes_every_frame:
-                            detector.observe(rgb)
-                            seconds[window] += time.perf_counter() - started
-                        continue
-                    slot = frame_slot
-                    found = detector.detect(rgb)
-                    check = check_boxes(found.boxes, clip.width, clip.height, self.min_box_pixels)
-                    keep = check.keep
-                    if detector.labels_boxes:
-                        mapped = np.isin(found.labels, list(self.class_map))
-                        other[window] += int((keep & ~mapped).sum())
-                        keep &= mapped
-                    small[window] += int(check.small.sum())
-                    images = crop_boxes(rgb, check.boxes[keep], self.crop_resolution)
-                    if detector.labels_boxes:
-                        labels = np.array([self.class_map[int(c)] for c in found.labels[keep]], dtype=np.int64)
-                    elif len(images):
-                        labels = np.asarray(self.crop_classifier.classify(images), dtype=np.int64)
-                    else:
-                        labels = np.zeros(0, dtype=np.int64)
-                    seconds[window] += time.perf_counter() - started
-                    parts[window].append({
-                        "images": images, "labels": labels, "frame_ids": np.full(len(labels), index, dtype=np.int64),
-                        "timestamps": np.full(len(labels), index / clip.fps, dtype=np.float64),
-                    })
-        except av.FFmpegError as error:
-            raise EkyaError(f"{clip.path}: not a readable video ({error})") from error
+        with _indexed_frames(clip) as frames:
+            for index, frame in frames:
+                window = int(math.floor(index / clip.fps / self.window_seconds + 1e-9))
+                if window >= count:
+                    break
+                rgb = frame.to_ndarray(format="rgb24")
+                frame_slot = int(math.floor(index / clip.fps * self.detection_fps + 1e-9))
+                started = time.perf_counter()
+                if frame_slot == slot:
+                    if detector.observes_every_frame:
+                        detector.observe(rgb)
+                        seconds[window] += time.perf_counter() - started
+                    continue
+                slot = frame_slot
+                found = detector.detect(rgb)
+                check = check_boxes(found.boxes, clip.width, clip.height, self.min_box_pixels)
+                keep = check.keep
+                if detector.labels_boxes:
+                    mapped = np.isin(found.labels, list(self.class_map))
+                    other[window] += int((keep & ~mapped).sum())
+                    keep &= mapped
+                small[window] += int(check.small.sum())
+                images = crop_boxes(rgb, check.boxes[keep], self.crop_resolution)
+                if detector.labels_boxes:
+                    labels = np.array([self.class_map[int(c)] for c in found.labels[keep]], dtype=np.int64)
+                elif len(images):
+                    labels = np.asarray(self.crop_classifier.classify(images), dtype=np.int64)
+                else:
+                    labels = np.zeros(0, dtype=np.int64)
+                seconds[window] += time.perf_counter() - started
+                parts[window].append({
+                    "images": images, "labels": labels, "frame_ids": np.full(len(labels), index, dtype=np.int64),
+                    "timestamps": np.full(len(labels), index / clip.fps, dtype=np.float64),
+                })
         filtered = {"small_boxes": small, "other_classes": other}
         return {k: {**concat_crops(parts[k], self.crop_resolution),
                     **SkipLog.count_arrays({}, {kind: int(values[k]) for kind, values in filtered.items()}),
@@ -539,6 +514,32 @@ def _rows_between(clip: Clip, first: int, end: int) -> np.ndarray:
 def _contains(sorted_values: np.ndarray, value: int) -> bool:
     position = np.searchsorted(sorted_values, value)
     return bool(position < len(sorted_values) and sorted_values[position] == value)
+
+
+@contextlib.contextmanager
+def _indexed_frames(clip: Clip) -> Iterator[Iterator[tuple[int, Any]]]:
+    """Open ``clip`` and give its decoded frames with their index (seconds since its first frame x
+    its frame rate); an FFmpeg error while reading is one line naming the file."""
+    import av
+
+    try:
+        with av.open(str(clip.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            yield _frame_indices(container, stream, clip.fps)
+    except av.FFmpegError as error:
+        raise EkyaError(f"{clip.path}: not a readable video ({error})") from error
+
+
+def _frame_indices(container, stream, fps: float) -> Iterator[tuple[int, Any]]:
+    """(frame index, frame) of every decoded frame that has a timestamp, counted from the stream's start."""
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
+    for frame in _decode_frames(container, stream):
+        if frame.pts is None:
+            continue
+        seconds = float(frame.pts * stream.time_base)
+        start = seconds if start is None else start
+        yield int(round((seconds - start) * fps)), frame
 
 
 def _decode_frames(container, stream):
