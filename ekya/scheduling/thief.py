@@ -189,10 +189,7 @@ def _steal(problem: Problem, table: "_ValueTable", job_stream: list[int], alloca
                     thief_gain = change_path(thief, steps, +1)
                     victim_loss = change_path(victim, steps, -1)
                     gains = [thief_gain[m] + victim_loss[m] for m in range(steps + 1)]
-                best_steps, best_gain = 0, _IMPROVEMENT
-                for m in range(1, steps + 1):
-                    if gains[m] > best_gain:
-                        best_steps, best_gain = m, gains[m]
+                best_steps = _best_step(gains)
                 if best_steps:
                     allocation[thief] += best_steps
                     allocation[victim] -= best_steps
@@ -202,6 +199,15 @@ def _steal(problem: Problem, table: "_ValueTable", job_stream: list[int], alloca
         if not improved:
             break
     return allocation
+
+
+def _best_step(gains: list[float]) -> int:
+    """The first m >= 1 whose gain is the largest above ``_IMPROVEMENT`` (0: no step improves)."""
+    best_step, best_gain = 0, _IMPROVEMENT
+    for m in range(1, len(gains)):
+        if gains[m] > best_gain:
+            best_step, best_gain = m, gains[m]
+    return best_step
 
 
 def _jobs(problem: Problem) -> list[int]:
@@ -413,10 +419,7 @@ def _steal_shares(problem: Problem, table: _ShareTable, job_stream: list[int], s
                             after = table.value(thief_stream, inference + share, training) if thief < streams else table.value(thief_stream, inference, training + share)
                             gain = after - table.value(thief_stream, inference, training)
                         gains.append(gain + victim_loss[-1])
-                best_index, best_gain = 0, _IMPROVEMENT
-                for m in range(1, len(gains)):
-                    if gains[m] > best_gain:
-                        best_index, best_gain = m, gains[m]
+                best_index = _best_step(gains)
                 if best_index:
                     amount = float(amounts[best_index])
                     shares[thief] += amount
