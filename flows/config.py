@@ -19,7 +19,7 @@ from ekya.data.base import CLASSES, StreamSource, require_holdout
 from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
 from flows.console import check_log_level
 from ekya.errors import EkyaError
-from ekya.execution.local.costs import JobCosts
+from ekya.profiling.costs import JobCosts, check_cost_mode
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.concurrent import ConcurrentJobs, job_mode
@@ -190,14 +190,20 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
                             f"needs at least 2: {source.more_windows_hint()}")
         estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
         settings = window_settings(config, source.window_seconds, throughput_scaling(config, device))
+        inference_configs = load_inference_space(config["inference_space"]["configs"])
+        jobs = (ConcurrentJobs(device, str(executor["isolation"]), Path(config["paths"]["cache_dir"]) / "jobs", int(executor["torch_threads"]))
+                if job_mode(str(executor["jobs"]), device) == "concurrent" else None)
+        costs = JobCosts(str(executor["cost"]), device, model.name)
+        if source.crop_resolution is not None:  # every configuration's costs are in the table, before anything trains
+            costs.check({c.name: c for c in retrain_configs}, {c.name: c for c in inference_configs}, source.crop_resolution)
         return LocalRun(
             source,
             model,
             retrain_configs,
-            load_inference_space(config["inference_space"]["configs"]),
+            inference_configs,
             settings,
             estimation,
-            JobCosts(str(executor["cost"]), device),
+            costs,
             build_labeling(config["labeler"]),
             stream_names,
             config["windows"],
@@ -205,8 +211,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             str(Path(config["paths"]["cache_dir"]) / "models"),
             device,
             placement=placement_rule(str(executor["placement"]), settings.gpus),
-            jobs=(ConcurrentJobs(device, str(executor["isolation"]), Path(config["paths"]["cache_dir"]) / "jobs", int(executor["torch_threads"]))
-                  if job_mode(str(executor["jobs"]), device) == "concurrent" else None),
+            jobs=jobs,
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
@@ -250,8 +255,9 @@ def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Execu
 
 def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
     """The offline profiler of ``conf/profile_offline.yaml``; validates everything before any training starts."""
-    return OfflineProfiler(
-        build_learning_source(config["dataset"], config["streams"]),
+    source = build_learning_source(config["dataset"], config["streams"])
+    profiler = OfflineProfiler(
+        source,
         build_model_settings(config["model"]),
         load_retrain_space(config["retrain_space"]["configs"]),
         load_inference_space(config["inference_space"]["configs"]),
@@ -264,7 +270,12 @@ def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
         device=config["device"],
         torch_threads=config["torch_threads"],
         progress=bool(config["progress"]),
+        cost=check_cost_mode(config["cost"], "cost"),
     )
+    if source.crop_resolution is not None:
+        profiler.costs.check({c.name: c for c in profiler.retrain_configs}, {c.name: c for c in profiler.inference_configs},
+                             source.crop_resolution)
+    return profiler
 
 
 def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:

@@ -17,14 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from ekya.profiling.offline import InferenceMeasurement, OfflineProfiler, StreamRows
+from ekya.profiling.offline import OfflineProfiler, StreamRows
 from flows.config import build_offline_profiler
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
 
 
-@task(name="profile-inference", cache_policy=NO_CACHE)
-def profile_inference(profiler: OfflineProfiler) -> list[InferenceMeasurement]:
-    return profiler.profile_inference()
+@task(name="prepare-costs", cache_policy=NO_CACHE)
+def prepare_costs(profiler: OfflineProfiler) -> None:
+    profiler.prepare_costs()
 
 
 @task(name="profile-stream", cache_policy=NO_CACHE)
@@ -33,8 +33,8 @@ def profile_stream(profiler: OfflineProfiler, stream: str) -> StreamRows:
 
 
 @task(name="write-trace", cache_policy=NO_CACHE)
-def write_trace(profiler: OfflineProfiler, streams: list[StreamRows], inference: list[InferenceMeasurement]) -> str:
-    return str(profiler.write(streams, inference))
+def write_trace(profiler: OfflineProfiler, streams: list[StreamRows]) -> str:
+    return str(profiler.write(streams))
 
 
 @flow(name="profile-offline")
@@ -47,11 +47,11 @@ def profile_offline(config: dict[str, Any]) -> str:
         f"{config['dataset'].get('name', 'dataset')} with {profiler.model.name} -> {profiler.output}",
         flush=True,
     )
-    inference = profile_inference(profiler)
+    prepare_costs(profiler)
     # Streams run one after another: training seeds the global torch RNG, so concurrent streams
     # would not be deterministic.
     streams = [profile_stream(profiler, stream) for stream in profiler.stream_names]
-    output = write_trace(profiler, streams, inference)
+    output = write_trace(profiler, streams)
     print(f"trace written to {output} ({profiler.cells_trained} cells trained, {profiler.num_cells - profiler.cells_trained} resumed)")
     return output
 

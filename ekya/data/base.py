@@ -9,6 +9,7 @@ object crops of the frames with timestamps in ``[k*T, (k+1)*T)``, each crop with
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -68,17 +69,75 @@ class Window:
                       self.labels[indices], self.frame_ids[indices], self.timestamps[indices], self.labeling_seconds)
 
 
+@dataclass(frozen=True)
+class StreamLoad:
+    """How much a camera asks of its inference: frames per second and objects (crops) per frame.
+
+    An inference configuration's GPU demand is ``frames_per_second * sampling_rate *
+    objects_per_frame * seconds_per_crop`` (see :mod:`ekya.profiling.costs`).
+
+    Attributes:
+        frames_per_second: the camera's frame rate, Hz (> 0).
+        objects_per_frame: mean object crops per frame (>= 0).
+    """
+
+    frames_per_second: float
+    objects_per_frame: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.frames_per_second) and self.frames_per_second > 0):
+            raise EkyaError(f"camera_fps must be a frame rate > 0 Hz, got {self.frames_per_second!r}")
+        if not (math.isfinite(self.objects_per_frame) and self.objects_per_frame >= 0):
+            raise EkyaError(f"objects per frame must be >= 0, got {self.objects_per_frame!r}")
+
+    @property
+    def crops_per_second(self) -> float:
+        """Object crops the camera yields per second at full frame rate."""
+        return self.frames_per_second * self.objects_per_frame
+
+
+def check_camera_fps(value: Any, where: str = "camera_fps") -> float | None:
+    """``value`` as a frame rate in Hz (> 0), or None (the rate of the frames the data holds); else an :class:`EkyaError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise EkyaError(f"{where}={value!r}: a camera frame rate must be a number > 0 Hz (or null: the data's own frames)")
+    return float(value)
+
+
 class StreamSource(abc.ABC):
     """A dataset seen as camera streams cut into retraining windows.
 
     Args:
         window_seconds: retraining window length T, seconds.
+        camera_fps: the cameras' frame rate, Hz; None: the rate of the frames the windows hold
+            (distinct frames per window / T). A dataset may hold (and label) only some of a
+            camera's frames; inference runs on all of them at this rate.
     """
 
-    def __init__(self, window_seconds: float) -> None:
+    def __init__(self, window_seconds: float, camera_fps: float | None = None) -> None:
         if not window_seconds > 0:
             raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
         self.window_seconds = float(window_seconds)
+        self.camera_fps = check_camera_fps(camera_fps)
+        #: Side of the square crops, pixels, when every crop has the same (None: unknown until loaded).
+        self.crop_resolution: int | None = None
+
+    def frame_rate(self, stream: str) -> float | None:
+        """The camera frame rate of ``stream``, Hz; None: the rate of the frames its windows hold."""
+        return self.camera_fps
+
+    def load(self, windows: Sequence[Window]) -> StreamLoad:
+        """The :class:`StreamLoad` of a stream, read from its ``windows``: objects per frame over all their
+        frames, at :attr:`camera_fps` (or, when None, at the windows' own frame rate)."""
+        frames = sum(len(np.unique(window.frame_ids)) for window in windows)
+        crops = sum(len(window) for window in windows)
+        if frames == 0:
+            raise EkyaError(f"stream {windows[0].stream if windows else '?'}: its windows have no frames to read the camera load from")
+        fps = self.frame_rate(windows[0].stream)
+        if fps is None:
+            fps = frames / (len(windows) * self.window_seconds)
+        return StreamLoad(fps, crops / frames)
 
     @property
     @abc.abstractmethod

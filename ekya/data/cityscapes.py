@@ -96,6 +96,7 @@ class CityscapesSource(CroppedStreamSource):
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
         holdout_first_windows: int | None = None,
+        camera_fps: float | None = 17.0,
         name: str = "cityscapes",
     ) -> None:
         if int(frames_per_window) != frames_per_window or frames_per_window < 1:
@@ -113,6 +114,7 @@ class CityscapesSource(CroppedStreamSource):
             stream_names=stream_names,
             holdout_streams=holdout_streams,
             holdout_first_windows=holdout_first_windows,
+            camera_fps=camera_fps,
         )
         self.kind = name
         self.root = Path(root)

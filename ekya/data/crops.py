@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ekya.data.base import CLASSES, StreamSource, Window, select
+from ekya.data.base import CLASSES, StreamSource, Window, check_camera_fps, select
 from ekya.data.cache import ArrayCache, cache_key, file_digest
 from ekya.errors import EkyaError
 
@@ -338,6 +338,8 @@ class CroppedStreamSource(StreamSource):
             data too (served by :meth:`holdout`, not by :meth:`window`: the stream's window 0
             is the file's window N). None: 1 when ``holdout_streams`` is empty, else 0, so
             a dataset without hold-out cameras trains its base model on each stream's first window.
+        camera_fps: the cameras' frame rate, Hz, that inference runs at (None: the rate of the
+            frames the windows hold); see :class:`ekya.data.base.StreamLoad`.
     """
 
     #: Dataset kind used in cache keys and messages, e.g. "cityscapes".
@@ -355,6 +357,7 @@ class CroppedStreamSource(StreamSource):
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
         holdout_first_windows: int | None = None,
+        camera_fps: float | None = None,
     ) -> None:
         if not window_seconds > 0:
             raise EkyaError(f"window_seconds must be > 0 seconds, got {window_seconds}")
@@ -363,7 +366,7 @@ class CroppedStreamSource(StreamSource):
                 or holdout_first_windows < 0):
             raise EkyaError(f"holdout_first_windows must be a whole number >= 0 or null (1 without holdout_streams), "
                             f"got {holdout_first_windows!r}")
-        super().__init__(window_seconds)
+        super().__init__(window_seconds, check_camera_fps(camera_fps, f"{self.kind}: camera_fps"))
         if int(crop_resolution) != crop_resolution or crop_resolution < 1:
             raise EkyaError(f"crop_resolution must be a positive whole number of pixels, got {crop_resolution}")
         self.crop_resolution = int(crop_resolution)

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.base import CLASSES, StreamSource, Window, check_camera_fps
 from ekya.data.cache import ArrayCache, cache_key
 from ekya.errors import EkyaError
 
@@ -586,7 +586,9 @@ class SyntheticSource(StreamSource):
         num_windows: retraining windows per camera.
         window_seconds: retraining window length T, seconds.
         crops_per_window: object crops per window (all classes together).
-        frames_per_window: frames per window; crops are spread over them (several per frame).
+        frames_per_window: frames per window that hold (labeled) crops; crops are spread over them (several per frame).
+        camera_fps: the cameras' frame rate, Hz: inference runs on every frame, of which the windows
+            hold ``frames_per_window`` (None: only those frames exist).
         resolution: crop side, pixels (crops are square, RGB uint8).
         holdout_streams: hold-out cameras ("holdout0", ...) for training the base model.
         holdout_windows: windows per hold-out camera.
@@ -602,6 +604,7 @@ class SyntheticSource(StreamSource):
         window_seconds: float = 120.0,
         crops_per_window: int = 400,
         frames_per_window: int = 120,
+        camera_fps: float | None = 30.0,
         resolution: int = 32,
         holdout_streams: int = 2,
         holdout_windows: int = 2,
@@ -612,7 +615,7 @@ class SyntheticSource(StreamSource):
             math.isfinite(window_seconds) and window_seconds > 0
         ):
             raise EkyaError(f"synthetic dataset: window_seconds must be a finite number > 0, got {window_seconds!r}")
-        super().__init__(float(window_seconds))
+        super().__init__(float(window_seconds), check_camera_fps(camera_fps, "synthetic dataset: camera_fps"))
         self.parameters: dict[str, Any] = {
             "num_streams": _check_int("num_streams", num_streams, 1),
             "num_windows": _check_int("num_windows", num_windows, 1),
@@ -624,6 +627,7 @@ class SyntheticSource(StreamSource):
             "holdout_windows": _check_int("holdout_windows", holdout_windows, 1),
             "seed": _check_int("seed", seed, 0, 2**63 - 1),
         }
+        self.crop_resolution = self.parameters["resolution"]
         self.cache = ArrayCache(cache_dir) if cache_dir is not None else None
         self._camera_names = [f"cam{i}" for i in range(num_streams)]
         self._holdout_names = [f"holdout{i}" for i in range(holdout_streams)]

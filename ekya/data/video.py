@@ -151,6 +151,7 @@ class VideoSource(CroppedStreamSource):
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
         holdout_first_windows: int | None = None,
+        camera_fps: float | None = None,
         name: str = "video",
     ) -> None:
         super().__init__(
@@ -162,6 +163,7 @@ class VideoSource(CroppedStreamSource):
             stream_names=stream_names,
             holdout_streams=holdout_streams,
             holdout_first_windows=holdout_first_windows,
+            camera_fps=camera_fps,
         )
         self.kind = name
         self.detector_name = detector
@@ -215,6 +217,12 @@ class VideoSource(CroppedStreamSource):
 
     def _where(self) -> str:
         return f"root {self.root}"
+
+    def frame_rate(self, stream: str) -> float | None:
+        """``camera_fps`` when set, else the frame rate of the stream's video file."""
+        if self.camera_fps is not None:
+            return self.camera_fps
+        return self._clips[stream].fps if stream in self._clips else None
 
     def _discover_streams(self) -> list[str]:
         if not self.root.is_dir():

@@ -132,6 +132,7 @@ class WaymoSource(CroppedStreamSource):
         stream_names: Sequence[str] | None = None,
         holdout_streams: Sequence[str] | None = None,
         holdout_first_windows: int | None = None,
+        camera_fps: float | None = 10.0,
         name: str = "waymo",
     ) -> None:
         super().__init__(
@@ -143,6 +144,7 @@ class WaymoSource(CroppedStreamSource):
             stream_names=stream_names,
             holdout_streams=holdout_streams,
             holdout_first_windows=holdout_first_windows,
+            camera_fps=camera_fps,
         )
         self.kind = name
         self.root = Path(root)

@@ -99,13 +99,6 @@ def run_inference(model: EdgeModel, window: Window, config: InferenceConfig, dev
     )
 
 
-def demand_gpu(result: InferenceResult, frames_per_second: float) -> float:
-    """Share of one device (1.0 = a whole GPU) needed to keep up with a stream of ``frames_per_second`` in real time."""
-    if not frames_per_second > 0:
-        raise EkyaError(f"frames_per_second must be > 0, got {frames_per_second}")
-    return result.seconds_per_frame * frames_per_second * result.config.sampling_rate
-
-
 def measure_inference_space(model: EdgeModel, window: Window, configs: list[InferenceConfig], device: str = "cpu") -> list[InferenceResult]:
     """:func:`run_inference` for every configuration, in order."""
     return [run_inference(model, window, config, device=device) for config in configs]

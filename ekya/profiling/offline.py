@@ -8,9 +8,10 @@ the format). For a dataset with windows ``0 .. n-1`` per stream:
   with its accuracy on window ``k``.
 * **Retraining** in window ``k >= 1`` (window 0 has no earlier labeled data, so it has no
   rows): every configuration of the retraining space trains on window ``k-1`` (the config's
-  ``subsample`` fraction of it), the same timeline as the local executor. Its cost is the
-  measured ``compute_seconds`` with the whole device (GPU-seconds at 100% of one GPU; on a CPU,
-  CPU-seconds). Its accuracy is measured with the full inference configuration (every frame,
+  ``subsample`` fraction of it), the same timeline as the local executor. Its cost is GPU-seconds
+  at 100% of one GPU as :class:`ekya.profiling.costs.JobCosts` gives them: by default from the
+  reference table that ships with the project (a function of the work: samples, epochs, layers
+  trained, resolution), so the same settings give the same trace on every machine. Its accuracy is measured with the full inference configuration (every frame,
   crops at their own resolution) on window ``k`` and on every later window ``k+1 .. n-1``
   (``eval_window`` rows), so a model that keeps serving is replayed with its real drift.
 * **Which model is retrained.** The trace cannot know which model a scheduler will have serving,
@@ -20,11 +21,11 @@ the format). For a dataset with windows ``0 .. n-1`` per stream:
   retrains with the best configuration. ``start_from="base"``: every configuration starts from
   the base model (windows are then independent of each other).
 * **Inference** (``inference.csv``, one row per stream and configuration): ``demand_gpu`` =
-  seconds per frame (measured with the base model on the hold-out windows) x the stream's frames
-  per second (distinct frames per window / window seconds, averaged over its windows) x the
-  sampling rate (:func:`ekya.inference.run.demand_gpu`); ``accuracy_factor`` = accuracy of the
-  configuration / accuracy of the full configuration, base model on the hold-out windows,
-  clipped to [0, 1] (1 when the full configuration gets nothing right).
+  the stream's camera frame rate x the sampling rate x its objects per frame (over all its
+  windows; :meth:`ekya.data.base.StreamSource.load`) x the seconds per crop of the model at the
+  configuration's resolution (:func:`ekya.profiling.costs.inference_demand`); ``accuracy_factor`` =
+  accuracy of the configuration / accuracy of the full configuration, base model on the hold-out
+  windows, clipped to [0, 1] (1 when the full configuration gets nothing right).
 
 Resuming: each finished (stream, window, configuration) cell is stored as one small JSON file
 under ``OUTPUT/cells/<stream>-<key>/``, written atomically, so a stopped run restarts where it
@@ -53,17 +54,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ekya.data.base import CLASSES, StreamSource, Window
+from ekya.data.base import CLASSES, StreamLoad, StreamSource, Window
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.training.base_model import ModelSettings
 from ekya.data.base import select
 from ekya.profiling.trace import BASE_CONFIG, write_trace
 from ekya.inference.config import InferenceConfig
-from ekya.inference.run import InferenceResult, run_inference
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
 from ekya.models.predict import evaluate
+from ekya.profiling.costs import JobCosts
 from ekya.profiling.throughput import gpu_table_path, stored_throughput_table
 from ekya.training.base_model import base_model
 from ekya.training.config import RetrainConfig
@@ -73,8 +74,8 @@ from ekya.training.retrain import retrain
 FULL_INFERENCE = InferenceConfig(name="full", sampling_rate=1.0, resolution=None)
 #: Valid values of ``start_from``.
 START_FROM = ("best", "base")
-#: Bump when the meaning of a stored cell changes, so older cells are not reused.
-CELL_FORMAT = 1
+#: Bump when the meaning of a stored cell changes, so older cells are not reused (2: costs from JobCosts).
+CELL_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -121,33 +122,18 @@ class CellResult:
 
 
 @dataclass(frozen=True)
-class InferenceMeasurement:
-    """One inference configuration measured with the base model on the hold-out windows.
-
-    Attributes:
-        config: the inference configuration.
-        seconds_per_frame: model seconds per processed frame with the whole device.
-        accuracy_factor: accuracy relative to the full configuration, in [0, 1].
-    """
-
-    config: InferenceConfig
-    seconds_per_frame: float
-    accuracy_factor: float
-
-
-@dataclass(frozen=True)
 class StreamRows:
     """What profiling one stream produced.
 
     Attributes:
         stream: stream name.
         retrain_rows: retrain.csv rows (base model and every retrained configuration).
-        frames_per_second: distinct frames per window / window seconds, averaged over its windows.
+        load: the stream's camera rate and objects per frame, over its profiled windows.
     """
 
     stream: str
     retrain_rows: list[dict[str, Any]]
-    frames_per_second: float
+    load: StreamLoad
 
 
 def safe_file_name(name: str) -> str:
@@ -291,6 +277,8 @@ class OfflineProfiler(RetrainingStudy):
         device: torch device to train and infer on.
         torch_threads: torch intra-op threads while profiling (None: leave as is).
         progress: show a progress bar over cells.
+        cost: how cells' GPU-seconds and inference seconds per crop are obtained: ``reference`` (the table that
+            ships with the project), ``calibrated``, ``measured`` or the path of a .csv table (:class:`JobCosts`).
     """
 
     purpose = "offline profiling"
@@ -310,6 +298,7 @@ class OfflineProfiler(RetrainingStudy):
         device: str = "cpu",
         torch_threads: int | None = 1,
         progress: bool = True,
+        cost: str = "reference",
     ) -> None:
         if not inference_configs:
             raise EkyaError("the inference space is empty: give at least one inference configuration")
@@ -317,6 +306,7 @@ class OfflineProfiler(RetrainingStudy):
             raise EkyaError(f"start_from must be one of {', '.join(START_FROM)}, got {start_from!r}")
         super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
         self.inference_configs = list(inference_configs)
+        self.costs = JobCosts(cost, device, model.name, progress, key="cost")
         self.start_from = start_from
         #: Cells trained (not resumed) by this object, for progress reports and tests.
         self.cells_trained = 0
@@ -328,20 +318,16 @@ class OfflineProfiler(RetrainingStudy):
         return sum(count - 1 for count in self.windows.values()) * len(self.retrain_configs)
 
     # -- once per run ----------------------------------------------------------------------
-    def profile_inference(self) -> list[InferenceMeasurement]:
-        """Every inference configuration measured with the base model on the hold-out windows."""
+    def prepare_costs(self) -> None:
+        """Take (or calibrate) the jobs' costs and measure every inference configuration's accuracy factor
+        with the base model on the hold-out windows."""
         base = self.prepare()
         holdout = [window for window in (self._holdout or []) if len(window) > 0]
         if not holdout:
             raise EkyaError("the hold-out windows have no crops to measure inference on")
-        run_inference(base, holdout[0], FULL_INFERENCE, self.device)  # warm-up, not timed
-        full = _pooled(base, holdout, FULL_INFERENCE, self.device)
-        measurements = []
-        for config in self.inference_configs:
-            pooled = _pooled(base, holdout, config, self.device)
-            factor = float(np.clip(pooled[0] / full[0], 0.0, 1.0)) if full[0] > 0 else 1.0
-            measurements.append(InferenceMeasurement(config, max(pooled[1], 1e-9), factor))
-        return measurements
+        configs = {config.name: config for config in self.inference_configs}
+        self.costs.prepare(base, holdout, {config.name: config for config in self.retrain_configs}, configs, FULL_INFERENCE,
+                           {"data": windows_digest(holdout), "model": vars(self.model)}, self.seed, str(self.cache_dir))
 
     # -- per stream ------------------------------------------------------------------------
     def _store(self, stream: str, windows: list[Window], holdout: list[Window]) -> CellStore:
@@ -355,6 +341,7 @@ class OfflineProfiler(RetrainingStudy):
             "seed": self.seed,
             "start_from": self.start_from,
             "device": str(self.device),
+            "cost": self.costs.key(),
         })
         return CellStore(self.output / "cells" / f"{safe_file_name(stream)}-{key}")
 
@@ -403,8 +390,7 @@ class OfflineProfiler(RetrainingStudy):
                 if best_trained is not None and best_trained[1] == best:
                     save_checkpoint(best_trained[2], store.best_model_path(k, best))
                     best_models = {k: best_trained[2]}
-        frames_per_second = float(np.mean([len(np.unique(w.frame_ids)) for w in windows])) / self.source.window_seconds
-        return StreamRows(stream, rows, frames_per_second)
+        return StreamRows(stream, rows, self.source.load(windows))
 
     def _train_cell(
         self, stream: str, k: int, index: int, config: RetrainConfig, start: EdgeModel, windows: list[Window]
@@ -412,7 +398,7 @@ class OfflineProfiler(RetrainingStudy):
         result = retrain(start, windows[k - 1], config, seed=self._seed(stream, k, index), device=self.device)
         self.cells_trained += 1
         accuracy = {window.index: evaluate(result.model, window, device=self.device) for window in windows[k:]}
-        return CellResult(stream, k, config.name, float(result.compute_seconds), accuracy), result.model
+        return CellResult(stream, k, config.name, float(self.costs.training_seconds(config, result)), accuracy), result.model
 
     def _start_model(
         self, stream: str, k: int, windows: list[Window], store: CellStore, best_models: dict[int, EdgeModel]
@@ -441,17 +427,16 @@ class OfflineProfiler(RetrainingStudy):
         return model
 
     # -- the trace -------------------------------------------------------------------------
-    def write(self, streams: list[StreamRows], inference: list[InferenceMeasurement]) -> Path:
-        """Write trace.yaml, retrain.csv and inference.csv into ``output`` (atomically)."""
+    def write(self, streams: list[StreamRows]) -> Path:
+        """Write trace.yaml, retrain.csv and inference.csv into ``output`` (atomically); call :meth:`prepare_costs` first."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
         retrain_rows = [row for stream in streams for row in stream.retrain_rows]
+        configs = {config.name: config for config in self.inference_configs}
         inference_rows = [
-            {"stream": stream.stream, "config": measured.config.name,
-             "demand_gpu": measured.seconds_per_frame * stream.frames_per_second * measured.config.sampling_rate,
-             "accuracy_factor": measured.accuracy_factor}
-            for stream in streams for measured in inference
+            {"stream": stream.stream, "config": name, "demand_gpu": demand, "accuracy_factor": factor}
+            for stream in streams for name, (demand, factor) in self.costs.inference_table(stream.load, configs).items()
         ]
         root = write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
         if torch.device(self.device).type == "cpu":  # a GPU's table is measured under MPS: ekya.execution.gpu.measure
@@ -462,9 +447,9 @@ class OfflineProfiler(RetrainingStudy):
 
     def run(self) -> Path:
         """Profile every stream and write the trace; returns the trace folder."""
-        inference = self.profile_inference()
+        self.prepare_costs()
         streams = [self.profile_stream(stream) for stream in self.stream_names]
-        return self.write(streams, inference)
+        return self.write(streams)
 
 
 def _check_model(model: ModelSettings) -> None:
@@ -481,13 +466,3 @@ def _best_index(cells: Sequence[CellResult | None], window: int) -> int:
     """Index of the most accurate cell on ``window`` (the first one on ties)."""
     accuracies = [cell.accuracy[window] if cell is not None else -1.0 for cell in cells]
     return int(np.argmax(accuracies))
-
-
-def _pooled(model: EdgeModel, windows: list[Window], config: InferenceConfig, device: str) -> tuple[float, float]:
-    """Crop-weighted accuracy and seconds per processed frame of ``config`` over ``windows``."""
-    results: list[InferenceResult] = [run_inference(model, window, config, device) for window in windows]
-    crops = np.array([len(window) for window in windows], dtype=float)
-    accuracy = float(np.dot([r.accuracy for r in results], crops) / crops.sum())
-    frames = sum(r.processed_frames for r in results)
-    seconds = sum(r.seconds_per_frame * r.processed_frames for r in results)
-    return accuracy, seconds / frames

@@ -142,10 +142,12 @@ def test_cuda_without_a_gpu_and_more_gpus_than_visible_are_refused(tmp_path, mon
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(EkyaError, match=r"^executor.isolation=mps: nvidia-cuda-mps-control is not on PATH .*valid: executor.isolation=none"):
         build_executor(compose_config(tmp_path, "executor.device=cuda"))  # MPS cannot start: refused before anything runs
-    run = build_executor(compose_config(tmp_path, "executor.device=cuda", "executor.isolation=none"))  # G from the visible devices
+    with pytest.raises(EkyaError, match=r"^executor.cost=reference: no reference cost table ships for device 'cuda'"):
+        build_executor(compose_config(tmp_path, "executor.device=cuda", "executor.isolation=none"))
+    run = build_executor(compose_config(tmp_path, "executor.device=cuda", "executor.isolation=none", "executor.cost=calibrated"))
     assert run.settings.gpus == 2.0 and run.placement.gpus == 2 and run.real_time  # jobs=auto: concurrent on cuda
     with pytest.raises(EkyaError, match=r"gpus=4: executor.device=cuda sees 2 GPU\(s\) .*valid: a number in \(0, 2\]"):
-        build_executor(compose_config(tmp_path, "executor.device=cuda", "gpus=4"))
+        build_executor(compose_config(tmp_path, "executor.device=cuda", "gpus=4", "executor.cost=calibrated"))
     with pytest.raises(EkyaError, match=r"executor.device=cuda:3: 2 CUDA device\(s\) visible .*valid: cuda, cuda:0, cuda:1"):
         build_executor(compose_config(tmp_path, "executor.device=cuda:3"))
     with pytest.raises(EkyaError, match=r"executor.device='tpu'; valid: cpu, cuda, cuda:N"):

@@ -172,7 +172,8 @@ def test_local_run_logs_measured_and_estimated_accuracy_and_class_mix(tmp_path):
         (["retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 0.5, epochs: 0}]"], "epochs must be"),
         (["retrain_space.configs=[{train_layers: 1, hidden_size: 64, subsample: 0.5, epochs: 1, batch_size: 0}]"], "batch_size must be"),
         (["dataset.num_streams=0"], "num_streams"),
-        (["executor.cost=free"], "unknown cost mode 'free'"),
+        (["executor.cost=free"], "executor.cost='free'; valid: reference, calibrated, measured"),
+        (["inference_space.configs=[{sampling_rate: 1.0, resolution: 20}]"], "resolution=20"),
     ],
 )
 def test_bad_local_settings_are_refused_before_anything_is_written(tmp_path, overrides, message):

@@ -4,7 +4,7 @@ import torch
 
 from ekya.errors import EkyaError
 from ekya.inference.config import InferenceConfig
-from ekya.inference.run import InferenceResult, demand_gpu, measure_inference_space, processed_frame_mask, run_inference
+from ekya.inference.run import measure_inference_space, processed_frame_mask, run_inference
 from ekya.models.factory import build_model
 
 from .conftest import coded_window
@@ -56,19 +56,6 @@ def test_lower_sampling_rate_processes_fewer_frames_and_needs_less_gpu():
     assert [r.processed_frames for r in results] == [40, 20, 10]
     assert [r.processed_crops for r in results] == [80, 40, 20]
     assert all(r.seconds_per_frame > 0 and r.seconds_per_crop > 0 and 0 <= r.accuracy <= 1 for r in results)
-    assert demand_gpu(results[1], 30) == pytest.approx(results[1].seconds_per_frame * 30 * 0.5)
-
-
-def test_demand_is_proportional_to_sampling_rate_and_frame_rate():
-    def result(rate):
-        return InferenceResult(InferenceConfig("x", rate), accuracy=1.0, seconds_per_frame=0.01,
-                               seconds_per_crop=0.005, processed_frames=1, total_frames=1, processed_crops=2)
-
-    assert demand_gpu(result(1.0), 30) == pytest.approx(0.3)
-    assert demand_gpu(result(0.5), 30) == pytest.approx(0.15)
-    assert demand_gpu(result(0.5), 60) == pytest.approx(0.3)
-    with pytest.raises(EkyaError, match="frames_per_second"):
-        demand_gpu(result(1.0), 0)
 
 
 def test_empty_window_is_an_error(oracle):

@@ -15,6 +15,7 @@ from ekya.errors import EkyaError
 from ekya.profiling.trace import load_trace
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.offline import OfflineProfiler
+from ekya.profiling.reference_costs import ReferenceCosts
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
 from tests.conftest import outcomes_of
@@ -92,16 +93,27 @@ def test_writes_a_trace_that_loads(profiled):
         assert all(demand > 0 for demand, _ in table.values())
 
 
-def test_demand_is_seconds_per_frame_times_frame_rate_times_sampling_rate(profiled, tmp_path, model_cache):
-    _, root = profiled
+def test_demand_is_camera_rate_times_sampling_rate_times_objects_per_frame_times_seconds_per_crop(profiled):
+    run, root = profiled
     inference = pd.read_csv(root / "inference.csv")
-    assert ((inference["demand_gpu"] > 0) & (inference["demand_gpu"] < 1.0)).all()  # <= 12 frames per 120 s
-    measured = offline.InferenceMeasurement(INFERENCE[1], seconds_per_frame=0.02, accuracy_factor=0.8)
-    profiler(tmp_path, model_cache).write([offline.StreamRows("cam0", [], frames_per_second=10.0)], [measured])
-    written = pd.read_csv(tmp_path / "inference.csv")
-    assert written.to_dict("records") == [
-        {"stream": "cam0", "config": "half-low", "demand_gpu": pytest.approx(0.02 * 10.0 * 0.5), "accuracy_factor": 0.8}
-    ]
+    table = ReferenceCosts.shipped("cpu")
+    objects_per_frame = 60 / 12  # crops / frames of every window of tiny_source
+    for row in inference.itertuples():
+        config = next(c for c in INFERENCE if c.name == row.config)
+        seconds = table.inference_seconds(MODEL.name, config.resolution or 32)
+        assert row.demand_gpu == pytest.approx(30.0 * config.sampling_rate * objects_per_frame * seconds)
+
+
+def test_the_same_settings_give_the_same_trace_costs_on_any_machine(profiled):
+    """Cells cost what the shipped reference table says of their work, not what this machine's clock measured."""
+    run, root = profiled
+    rows = pd.read_csv(root / "retrain.csv")
+    table = ReferenceCosts.shipped("cpu")
+    for config in RETRAIN:
+        rates = table.training_rates(MODEL.name, 32, config.train_layers)
+        samples = round(config.subsample * 60)
+        expected = rates.frozen * samples + rates.train * samples * config.epochs
+        assert rows[rows["config"] == config.name]["gpu_seconds"].tolist() == pytest.approx([expected] * 6)
 
 
 def test_second_call_resumes_every_cell(profiled, model_cache, monkeypatch):

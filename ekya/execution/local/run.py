@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ekya.data.base import StreamSource
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.execution.local.costs import JobCosts, reference_inference
+from ekya.profiling.costs import JobCosts, reference_inference
 from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
@@ -55,7 +55,8 @@ class LocalRun:
             resolution reduction is the reference ("full") configuration.
         settings: G, Δ, aMIN; ``window_seconds`` must equal the source's.
         estimation: how the scheduler's estimates are made (micro-profiler or oracle, pruning, noise).
-        costs: how jobs' GPU-seconds are obtained (calibrated or measured).
+        costs: how jobs' GPU-seconds are obtained (reference table, calibrated or measured); inference demand
+            follows each stream's load (:meth:`ekya.data.base.StreamSource.load` of its window 0).
         labeling: who labels the windows and what accuracy is measured against.
         stream_names: the streams to run (the estimation's too).
         windows: run the first N windows that have a previous window to learn from (None: all).
@@ -113,8 +114,9 @@ class LocalRun:
         if available < 2:
             raise EkyaError(f"the dataset has {available} window(s) per stream; continuous learning needs at least 2")
         self.window_indices = [int(k) for k in select(list(range(1, available)), windows, "windows")]
-        self.reference_inference = reference_inference(self.inference_configs, getattr(source, "resolution", None))
+        self.reference_inference = reference_inference(self.inference_configs, source.crop_resolution)
         self.serving: dict[str, EdgeModel] = {}
+        self.inference_tables: dict[str, dict[str, tuple[float, float]]] = {}  # stream -> its inference table (its load)
         self._retraining: dict[tuple[int, str], Retraining] = {}
 
     # -- once per run -------------------------------------------------------------------
@@ -137,8 +139,13 @@ class LocalRun:
             device=self.device,
             progress=self.progress,
         )
-        self.costs.prepare(base, holdout, self.retrain_configs, self.inference_configs, self.reference_inference,
+        self.costs.prepare(base, holdout, self.retrain_configs, self.inference_configs, self.inference_configs[self.reference_inference],
                            {"data": windows_digest(holdout), "model": vars(self.model)}, self.seed, self.cache_dir)
+        # A stream's load (camera rate, objects per frame) is read from its first window, labeled before window 1 starts.
+        self.inference_tables = {
+            stream: self.costs.inference_table(self.source.load([self.source.window(stream, 0)]), self.inference_configs)
+            for stream in self.stream_names
+        }
         self.serving = {stream: base for stream in self.stream_names}
 
     # -- per window and stream ------------------------------------------------------------
@@ -165,7 +172,7 @@ class LocalRun:
         if self.jobs is not None:
             self._window_inputs[(window, stream)] = (serving, labeled.training, labeled.evaluation)
         outcomes = LocalOutcomes(serving, labeled.evaluation, retraining, self.inference_configs, self.reference_inference,
-                                 self.costs.inference_table, self.device)
+                                 self.inference_tables[stream], self.device)
 
         def full_outcome(name: str) -> tuple[float, float]:
             result = retraining.run(name)
@@ -176,7 +183,7 @@ class LocalRun:
             serving, labeled.training, validation, sample, full_outcome, self.costs.run_seconds,
             lambda name: self._seed(window, stream, name),
         )
-        table = self.costs.inference_table
+        table = self.inference_tables[stream]
         names = tuple(sorted(table))
         believed = StreamProblem(
             name=stream,

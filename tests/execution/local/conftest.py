@@ -3,7 +3,7 @@
 import pytest
 
 from ekya.data.base import select
-from ekya.execution.local.costs import JobCosts
+from ekya.profiling.costs import JobCosts
 from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
@@ -20,7 +20,7 @@ def local_run():
         settings = WindowSettings(gpus=gpus, delta=0.1, min_accuracy=0.0, window_seconds=source.window_seconds)
         stream_names = select(source.streams, streams, "streams")
         estimation = Estimation(mode, profiler, {c.name: c for c in retrain_configs}, stream_names, pruning, noise_std, seed, device)
-        return LocalRun(source, model, retrain_configs, inference_configs, settings, estimation, JobCosts(cost, device, progress=False),
+        return LocalRun(source, model, retrain_configs, inference_configs, settings, estimation, JobCosts(cost, device, model.name, progress=False),
                         WindowLabeling(labeler, measure_against), stream_names, windows, seed, str(cache_dir), device, progress=False)
 
     return make

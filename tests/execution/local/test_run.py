@@ -8,7 +8,7 @@ import torch
 
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.execution.local.costs import JobCosts, family
+from ekya.profiling.costs import JobCosts, family
 from ekya.execution.local.estimation import Estimation
 from ekya.inference.config import InferenceConfig
 from ekya.profiling.micro_profiler import MicroProfiler
@@ -109,7 +109,7 @@ def test_bad_settings(tmp_path, local_run):
     args = (source, model_settings(), [RetrainConfig("a", 1, 64, 1.0, 1)], [InferenceConfig("full", 1.0, None)], MicroProfiler())
     with pytest.raises(EkyaError, match="needs at least 2"):
         local_run(*args, cache_dir=tmp_path)
-    with pytest.raises(EkyaError, match="unknown cost mode 'free'; valid: calibrated, measured"):
+    with pytest.raises(EkyaError, match="executor.cost='free'; valid: reference, calibrated, measured or the path"):
         JobCosts("free", "cpu")
     with pytest.raises(EkyaError, match="unknown profiler 'psychic'; valid: micro, oracle"):
         Estimation("psychic", MicroProfiler(), {}, ["cam0"])
