@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,10 +19,11 @@ from ekya.data.base import Window
 from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.inference.config import InferenceConfig
-from ekya.inference.run import demand_gpu, run_inference
-from ekya.models.factory import EdgeModel
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult, retrain
+
+if TYPE_CHECKING:
+    from ekya.models.factory import EdgeModel
+    from ekya.training.retrain import TrainResult
 
 #: How training GPU-seconds are obtained.
 COST_MODES = ("calibrated", "measured")
@@ -48,6 +50,8 @@ def reference_inference(configs: dict[str, InferenceConfig], source_resolution: 
 
 def measure_inference_space(model: EdgeModel, window: Window, configs: dict[str, InferenceConfig], reference: str, device: str) -> InferenceTable:
     """Each inference configuration's GPU demand to keep up with ``window``'s frame rate, and its accuracy relative to ``reference``."""
+    from ekya.inference.run import demand_gpu, run_inference
+
     frames = len(np.unique(window.frame_ids))
     frames_per_second = frames / (window.end_seconds - window.start_seconds)
     results = {name: run_inference(model, window, config, device) for name, config in configs.items()}
@@ -106,6 +110,8 @@ class JobCosts:
 
     def _calibrate_training(self, base: EdgeModel, window: Window, retrain_configs: dict[str, RetrainConfig], seed: int) -> dict[str, dict[str, float]]:
         """Seconds per sample and epoch of each configuration family (layers trained, head, batch size)."""
+        from ekya.training.retrain import retrain
+
         families: dict[str, RetrainConfig] = {}
         for config in retrain_configs.values():
             families.setdefault(family(config), config)
