@@ -25,7 +25,7 @@ from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
 from flows.config import check_overrides, check_run
 from flows.console import set_log_level
-from flows.errors import exit_on_bad_input, refuse_unknown_choices
+from flows.errors import exit_on_bad_input, refuse_bad_overrides
 from flows.prefect_server import start_temporary_server
 
 #: Names of :mod:`flows.window_flow` that this module hands out (imported on first use, PEP 562).
@@ -90,7 +90,7 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
         return float("nan")
 
 
-@refuse_unknown_choices
+@refuse_bad_overrides("config")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float:

@@ -82,6 +82,7 @@ runpy.run_module("flows.window_loop", run_name="__main__", alter_sys=True)
     [
         (["gpus=0"], "error: gpus must be > 0, got 0.0"),
         (["dataset=nosuch"], "error: unknown dataset 'nosuch'; valid: "),
+        (["scheduler.nosuch=1"], "error: unknown key 'scheduler.nosuch'; valid: extra_starts, name, passes, variant"),
         (["executor=simulated", "executor.trace=/nonexistent"], "error: trace folder /nonexistent does not exist"),
         (["delta=-1"], "error: delta must be in (0, gpus=1.0], got -1.0"),
         (["-m", "gpus=1,0"], "error: gpus=0: gpus must be > 0, got 0.0"),
