@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,8 +22,16 @@ from ekya.profiling.trace import load_trace, write_trace
 from ekya.scheduling import Problem, StreamProblem, build_scheduler
 from ekya.scheduling.problem import WindowSettings
 
-#: The project's Hydra configs.
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+#: The project's root and its Hydra configs.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = PROJECT_ROOT / "conf"
+#: Bad command lines of `python -m flows.window_loop`, each answered with one line and exit status 2.
+BAD_INPUTS = {
+    "gpus=0": ["gpus=0"],
+    "scheduler.nosuch=1": ["scheduler.nosuch=1"],
+    "executor=simulated executor.trace=/nonexistent": ["executor=simulated", "executor.trace=/nonexistent"],
+    "-m gpus=1,0": ["-m", "gpus=1,0"],
+}
 
 
 def random_problem(rng: np.random.Generator, streams: int, configs: int, gpus: float, delta: float, window: float = 200.0) -> Problem:
@@ -134,6 +144,27 @@ def model_throughput(images: int = 128) -> dict[str, tuple[float, float, float]]
     return results
 
 
+def bad_input_answer_seconds(repeats: int) -> dict[str, float]:
+    """Median wall seconds of `python -m flows.window_loop` refusing each of :data:`BAD_INPUTS` (a fresh
+    interpreter each time), and of a fresh interpreter importing the entry point (``import flows.window_loop``)."""
+    commands = {name: ["-m", "flows.window_loop", *arguments] for name, arguments in BAD_INPUTS.items()}
+    commands["import flows.window_loop"] = ["-c", "import flows.window_loop"]
+    medians = {}
+    with tempfile.TemporaryDirectory() as folder:
+        stores = [f"hydra.run.dir={folder}/outputs", f"hydra.sweep.dir={folder}/sweep", f"tracking.uri=sqlite:///{folder}/mlflow.db"]
+        for name, command in commands.items():
+            arguments = [sys.executable, *command, *(stores if command[0] == "-m" else [])]
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                result = subprocess.run(arguments, cwd=PROJECT_ROOT, capture_output=True, text=True)
+                times.append(time.perf_counter() - started)
+                if result.returncode != (2 if command[0] == "-m" else 0):
+                    raise RuntimeError(f"{name}: exit status {result.returncode}: {result.stderr[-500:]}")
+            medians[name] = statistics.median(times)
+    return medians
+
+
 def local_seconds_per_stream_window() -> float:
     """Wall seconds per stream and window of the local executor: the `make run` job on 2 cameras (after the base model)."""
     from hydra import compose, initialize_config_dir
@@ -165,6 +196,10 @@ def main() -> None:
 
     torch.set_num_threads(args.torch_threads)
 
+    print("== command line ==")
+    for name, seconds in bad_input_answer_seconds(3 if args.quick else 7).items():
+        what = "imported" if name.startswith("import") else "bad input answered (one line, exit 2)"
+        print(f"{name}: {what} in {seconds:.2f} s (median; target < 3 s)")
     print("== scheduling ==")
     small = {variant: thief_decision_time(10, 18, 8.0, repeats, variant) for variant in ("improved", "paper")}
     print(f"thief decision, 10 streams x 18 configs x 8 GPUs, Δ=0.1: median improved {1000 * small['improved']:.1f} ms, "

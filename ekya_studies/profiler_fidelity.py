@@ -64,7 +64,7 @@ from tqdm.auto import tqdm
 from ekya.data.base import StreamSource, Window
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.training.base_model import ModelSettings
+from ekya.training.config import ModelSettings
 from ekya.models.factory import EdgeModel
 from ekya.models.predict import evaluate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun

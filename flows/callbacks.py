@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from ekya.errors import EkyaError
+from flows.errors import config_error_line
 
 #: The keys the running multirun sweeps over (set when it starts; the basic launcher runs the
 #: points in this process), so that a point's messages name only what varies.
@@ -96,12 +97,7 @@ class CheckSweep(Callback):
             try:
                 self.check(point_config(config, overrides), overrides)
             except (EkyaError, HydraException, OmegaConfBaseException) as error:
-                errors.append(f"error: {swept_part(overrides, swept)}: {one_line(error)}")
+                errors.append(f"error: {swept_part(overrides, swept)}: {config_error_line(error)}")
         if errors:
             print("\n".join(errors), file=sys.stderr)
             sys.exit(2)
-
-
-def one_line(error: BaseException) -> str:
-    """An error's message on one line."""
-    return " ".join(str(error).split())

@@ -4,43 +4,48 @@ Every default lives in ``conf/``: a key missing here is a config error, and a ke
 does not know is refused with the valid ones. Bad values become one-line
 :class:`~ekya.errors.EkyaError` messages; nothing here trains, writes or touches MLflow except
 :func:`build_scheduler` resolving Uniform's ``high``/``low`` on a local run (it needs the base model).
+
+Checking a window-loop config (:func:`check_run`, which every run and sweep point passes first)
+imports no torch, Prefect or MLflow (``tests/flows/test_fast_answers.py``), so bad input is answered
+before any of them loads. Only what needs them imports them: the CUDA checks of ``executor.device=cuda``,
+loading a golden checkpoint, and the other flows' builders (:func:`build_offline_profiler`,
+:func:`build_profiler_evaluation`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
 
 import hydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import InstantiationException
 
-from ekya.data.base import CLASSES, StreamSource, require_holdout
-from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
-from flows.console import check_log_level
+from ekya.data.base import CLASSES, StreamSource, require_holdout, select
 from ekya.errors import EkyaError
+from ekya.execution.gpu.devices import box_gpus
+from ekya.execution.local.concurrent import ConcurrentJobs, job_mode
 from ekya.profiling.costs import JobCosts, check_cost_mode
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
-from ekya.execution.local.concurrent import ConcurrentJobs, job_mode
 from ekya.execution.local.run import LocalRun
-from ekya.data.base import select
-from ekya.execution.gpu.devices import box_gpus
 from ekya.execution.placement import placement_rule
 from ekya.execution.simulated import SimulatedRun
-from ekya.profiling.trace import Trace, load_trace
 from ekya.inference.config import load_inference_space
-from ekya.models.golden import GOLDEN_MODEL_NAMES
-from ekya.models.factory import MODEL_NAMES
-from ekya_studies.profiler_fidelity import ProfilerEvaluation, check_epochs
+from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
+from ekya.models.names import GOLDEN_MODEL_NAMES, MODEL_NAMES
 from ekya.profiling.micro_profiler import MicroProfiler
-from ekya.profiling.offline import OfflineProfiler
 from ekya.profiling.throughput import scaling_table
+from ekya.profiling.trace import Trace, load_trace
 from ekya.scheduling import Scheduler, build_scheduler as scheduler_named
 from ekya.scheduling.problem import ThroughputScaling, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
-from ekya.training.base_model import ModelSettings
-from ekya.training.config import load_retrain_space
+from ekya.training.config import ModelSettings, load_retrain_space
+from flows.console import check_log_level
+
+if TYPE_CHECKING:
+    from ekya.profiling.offline import OfflineProfiler
+    from ekya_studies.profiler_fidelity import ProfilerEvaluation
 
 Executor = Union[SimulatedRun, LocalRun]
 EXECUTORS = ("local", "simulated")
@@ -255,6 +260,8 @@ def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Execu
 
 def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
     """The offline profiler of ``conf/profile_offline.yaml``; validates everything before any training starts."""
+    from ekya.profiling.offline import OfflineProfiler
+
     source = build_learning_source(config["dataset"], config["streams"])
     profiler = OfflineProfiler(
         source,
@@ -280,6 +287,8 @@ def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
 
 def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
     """The profiler evaluation of ``conf/evaluate_profiler.yaml``; validates everything before any training starts."""
+    from ekya_studies.profiler_fidelity import ProfilerEvaluation, check_epochs
+
     epochs = check_epochs(config["epochs"])
     gpus = config["gpus"]
     if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus <= 0:

@@ -1,6 +1,6 @@
 """The one error handler of every flow's ``main``: bad input is one ``error:`` line on stderr and exit status 2.
 
-    @refuse_unknown_choices          # `scheduler=nosuch`: checked before Hydra composes the config
+    @refuse_bad_overrides("config")  # `scheduler=nosuch`, `scheduler.nosuch=1`: checked before Hydra runs the flow
     @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
     @exit_on_bad_input               # an EkyaError raised by main
     def main(cfg): ...
@@ -65,20 +65,65 @@ def unknown_choices(overrides: Iterable[str], config_dir: Path = CONFIG_DIR) -> 
     return messages
 
 
-def refuse_unknown_choices(hydra_main: F) -> F:
-    """Wrap a ``@hydra.main`` function: an unknown config-group choice on the command line is one
-    ``error:`` line per choice and exit status 2, before Hydra composes the config."""
+def one_line(error: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(error).split())
 
-    @functools.wraps(hydra_main)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not args and not kwargs:  # from the command line
-            from hydra._internal.utils import get_args_parser
 
-            parsed, _ = get_args_parser().parse_known_args()
-            messages = unknown_choices(parsed.overrides)
-            if messages:
-                print("\n".join(f"error: {message}" for message in messages), file=sys.stderr)
-                sys.exit(2)
-        return hydra_main(*args, **kwargs)
+def config_error_line(error: BaseException) -> str:
+    """A Hydra or OmegaConf error composing a config, on one line; an unknown key is named with the valid ones."""
+    from omegaconf import DictConfig
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-    return wrapper  # type: ignore[return-value]
+    cause = error.__cause__ if error.__cause__ is not None else error
+    parent = getattr(cause, "parent_node", None)
+    if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and isinstance(parent, DictConfig) and getattr(cause, "full_key", None):
+        valid = sorted(str(key) for key in parent.keys() if key != "hydra")
+        return f"unknown key {cause.full_key!r}; valid: {', '.join(valid)}"
+    return one_line(error)
+
+
+def composition_errors(overrides: Iterable[str], config_name: str, multirun: bool = False,
+                       config_dir: Path = CONFIG_DIR) -> list[str]:
+    """The message, if any, of composing ``config_name`` with the command line's ``overrides`` as Hydra will
+    (an unknown key, a sweep without ``-m``, an override it cannot parse). In a multirun the swept overrides are
+    left out: every point is checked when the sweep starts (:class:`flows.callbacks.CheckSweep`)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides)
+    try:
+        if multirun:
+            overrides = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not o.is_sweep_override()]
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            compose(config_name=config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        return [config_error_line(error)]
+    return []
+
+
+def refuse_bad_overrides(config_name: str) -> Callable[[F], F]:
+    """Wrap a ``@hydra.main(config_name=config_name)`` function: an unknown config-group choice on the command
+    line (one line per choice), or an override Hydra cannot compose into the config, is an ``error:`` line and
+    exit status 2, before Hydra runs the flow."""
+
+    def decorate(hydra_main: F) -> F:
+        @functools.wraps(hydra_main)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not args and not kwargs:  # from the command line
+                from hydra._internal.utils import get_args_parser
+
+                parsed, _ = get_args_parser().parse_known_args()
+                messages = unknown_choices(parsed.overrides)
+                if not messages and parsed.config_path is None and parsed.config_dir is None:
+                    messages = composition_errors(parsed.overrides, parsed.config_name or config_name, parsed.multirun)
+                if messages:
+                    print("\n".join(f"error: {message}" for message in messages), file=sys.stderr)
+                    sys.exit(2)
+            return hydra_main(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

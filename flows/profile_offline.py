@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ekya.profiling.offline import OfflineProfiler, StreamRows
 from flows.config import build_offline_profiler
-from flows.errors import exit_on_bad_input, refuse_unknown_choices
+from flows.errors import exit_on_bad_input, refuse_bad_overrides
 
 
 @task(name="prepare-costs", cache_policy=NO_CACHE)
@@ -56,7 +56,7 @@ def profile_offline(config: dict[str, Any]) -> str:
     return output
 
 
-@refuse_unknown_choices
+@refuse_bad_overrides("profile_offline")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="profile_offline")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> None:

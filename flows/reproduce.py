@@ -34,7 +34,8 @@ from flows.config import build_executor, build_offline_profiler, build_scheduler
 from flows.errors import exit_on_bad_input
 from flows.profile_offline import profile_offline
 from flows.report import report
-from flows.window_loop import logged_run, run_config
+from flows.window_flow import logged_run
+from flows.window_loop import run_config
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from ekya.data.base import CLASSES, Window
 from ekya.models.golden import save_golden_checkpoint
 from ekya.training.golden import GoldenTrainResult, check_golden_classes, golden_training_windows, train_golden_model
 from flows.config import build_source, check_golden_training
-from flows.errors import exit_on_bad_input, refuse_unknown_choices
+from flows.errors import exit_on_bad_input, refuse_bad_overrides
 
 
 @task(name="load-training-windows", cache_policy=NO_CACHE)
@@ -75,7 +75,7 @@ def train_golden(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@refuse_unknown_choices
+@refuse_bad_overrides("train_golden")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train_golden")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float | None:

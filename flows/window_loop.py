@@ -5,107 +5,47 @@
     python -m flows.window_loop experiment=paper_example scheduler=uniform
     python -m flows.window_loop -m scheduler=thief,uniform gpus=1,2,4
 
-The window loop itself is :func:`ekya.execution.loop.run_windows`; here its steps (profile,
-schedule, retrain, play) run as Prefect tasks, streams in parallel.
+Bad input is answered first: this module imports Hydra and the config checks
+(:func:`flows.config.check_run`) only. The flow, :mod:`flows.window_flow`, brings Prefect, MLflow
+and torch; it is imported once a config has passed. Its ``window_loop`` (the flow) and
+``logged_run`` can be imported from here too.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import traceback
-from typing import Any, Callable
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
 
-from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
 from ekya.errors import EkyaError
-from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, record_failed_run
-from ekya.tracking.window_log import WindowLog
 from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
-from flows.config import build_executor, build_scheduler, check_overrides, check_run
+from flows.config import check_overrides, check_run
 from flows.console import set_log_level
+from flows.errors import exit_on_bad_input, refuse_bad_overrides
 from flows.prefect_server import start_temporary_server
-from flows.errors import exit_on_bad_input, refuse_unknown_choices
-from flows.runners import build_task_runner, gpu_share
+
+#: Names of :mod:`flows.window_flow` that this module hands out (imported on first use, PEP 562).
+_FLOW_NAMES = ("FinishedWindows", "git_sha", "logged_run", "prefect_map", "run_tags", "window_loop")
 
 
-def prefect_map(step: Callable[..., Any], arguments: list[tuple], gpu_shares: list[float] | None = None) -> list[Any]:
-    """``step`` over every argument tuple as Prefect tasks (run by the flow's task runner), results in order;
-    on Ray each call asks for its ``gpu_shares`` entry as fractional GPUs."""
-    as_task = task(step, name=step.__name__, cache_policy=NO_CACHE)
-    futures = []
-    for k, args in enumerate(arguments):
-        with gpu_share(gpu_shares[k] if gpu_shares else None):
-            futures.append(as_task.submit(*args))
-    return [future.result() for future in futures]
+def __getattr__(name: str) -> Any:
+    if name in _FLOW_NAMES:
+        from flows import window_flow
 
-
-def git_sha() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-class FinishedWindows:
-    """Logs each finished window whole: an interrupt that arrives while it is logged waits for the end."""
-
-    def __init__(self, log: WindowLog) -> None:
-        self.log = log
-
-    def window_done(self, result: WindowResult) -> None:
-        with interrupts.deferred():
-            self.log.window_done(result)
-
-
-def run_tags(config: dict[str, Any]) -> dict[str, str]:
-    """Tags of a run: dataset, scheduler, executor and the code's git commit."""
-    return {
-        "dataset": str(config.get("dataset", {}).get("name", "trace")),
-        "scheduler": config["scheduler"]["name"],
-        "executor": config["executor"]["name"],
-        "git_sha": git_sha(),
-    }
-
-
-def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: MapSteps = serial_map,
-               verbose: bool = True, plots: bool = True) -> dict[str, float]:
-    """Run every window of one validated config and log one MLflow run; returns the summary metrics.
-
-    Args:
-        config: the resolved config (plain containers).
-        sweep_dir: the sweep folder when the run is a point of a sweep (child of its parent run).
-        map_steps: how the loop's steps run: plain calls (default) or Prefect tasks (:func:`prefect_map`, inside a flow).
-        verbose: print a line per window and the summary line.
-        plots: log the run's plots (allocation and accuracy over time, class mix); about 1 s per run.
-    """
-    executor = build_executor(config)
-    tags = run_tags(config)
-    run_name = f"{config['scheduler']['name']} gpus={executor.settings.gpus:g} streams={len(executor.stream_names)}"
-    with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
-        log = WindowLog(logger, executor, verbose)
-        map_steps(executor.prepare, [()])
-        scheduler = build_scheduler(config, executor)
-        log.start(scheduler)
-        run_windows(executor, scheduler, FinishedWindows(log), map_steps)
-        return log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
-
-
-@flow(name="window-loop")
-def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
-    """Run all windows of one configuration; returns the summary metrics."""
-    interrupts.install()  # again: Prefect's flow engine swaps SIGTERM's handler
-    return logged_run(config, sweep_dir, prefect_map)
+        return getattr(window_flow, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
     """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
-    check_run(config)  # bad input fails before Prefect or MLflow start
+    check_run(config)  # bad input fails before Prefect, MLflow or torch are imported
+    from flows.runners import build_task_runner
+    from flows.window_flow import window_loop
+
     set_log_level(config["log_level"])
     if "torch_threads" in config["executor"]:
         import torch
@@ -125,6 +65,9 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
     try:
         check_run(config, overrides)
     except EkyaError as error:
+        from ekya.tracking.mlflow_logging import finish_sweep, flatten, record_failed_run
+        from flows.window_flow import run_tags
+
         if not keep_going:
             finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
             raise
@@ -135,6 +78,8 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
     try:
         return run_config(config, sweep_dir)["summary/accuracy_mean"]
     except Exception as error:  # the point's run is FAILED already (RunLogger)
+        from ekya.tracking.mlflow_logging import finish_sweep
+
         if not keep_going:
             finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
             raise
@@ -145,7 +90,7 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
         return float("nan")
 
 
-@refuse_unknown_choices
+@refuse_bad_overrides("config")
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 @exit_on_bad_input
 def main(cfg: DictConfig) -> float:

@@ -29,7 +29,7 @@ def colour_pattern_window(num_crops: int, seed: int, size: int = 16, index: int 
 
 def model_settings(name="shufflenet_v2_x0_5", hidden_size=64, base_epochs=1, base_batch_size=32, base_learning_rate=0.05):
     """Edge-model settings for tests (small and fast unless told otherwise)."""
-    from ekya.training.base_model import ModelSettings
+    from ekya.training.config import ModelSettings
 
     return ModelSettings(name, hidden_size, base_epochs, base_batch_size, base_learning_rate)
 

@@ -16,6 +16,9 @@ dataset's own annotations stand in for a human labeler at no GPU cost.
 Running a model over a window's crops is inference, hence this module's place. Accuracy may be
 measured against the ground truth or against the golden labels (:data:`MEASURE_AGAINST`,
 :func:`reference_labels`, :func:`label_agreement`).
+
+Only the golden model needs torch; it is imported when one is loaded, so that checking a run
+with another labeler imports none.
 """
 
 from __future__ import annotations
@@ -29,12 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ekya.data.base import Window
 from ekya.errors import EkyaError
-from ekya.models.factory import images_to_tensor, synchronize_device
-from ekya.models.golden import load_golden_checkpoint
 
 #: What accuracy can be measured against: the dataset's labels or the golden model's labels.
 MEASURE_AGAINST: tuple[str, ...] = ("ground_truth", "golden")
@@ -101,10 +101,16 @@ class GoldenModelLabeler(Labeler):
         self.checkpoint = Path(checkpoint)
         self.device = device
         self.batch_size = batch_size
+        from ekya.models.golden import load_golden_checkpoint
+
         self.model = load_golden_checkpoint(self.checkpoint, architecture=architecture, device=device)
 
     def label(self, window: Window) -> LabelResult:
         """Golden labels of ``window``'s crops; the cost is the measured wall-clock time of inference."""
+        import torch
+
+        from ekya.models.factory import images_to_tensor, synchronize_device
+
         started = time.perf_counter()
         predictions = []
         with torch.inference_mode():

@@ -1,32 +1,38 @@
 """Edge models: torchvision factory, layer freezing, hidden-layer head, checkpoints, predict.
 
-The golden model that labels crops lives in :mod:`ekya.models.golden` (imported on its own).
+The golden model that labels crops lives in :mod:`ekya.models.golden` (imported on its own);
+the architecture names, which need no torch, in :mod:`ekya.models.names`.
 Training models (the cached base model, the golden model) is :mod:`ekya.training`'s.
+
+The names below are loaded on first use (PEP 562), so that importing a light submodule
+(``ekya.models.names``) does not import torch. ``predict`` is not among them: it is the
+submodule :mod:`ekya.models.predict` (the function is ``ekya.models.predict.predict``).
 """
 
-from ekya.models.checkpoints import checkpoint_config, load_checkpoint, save_checkpoint
-from ekya.models.factory import (
-    MODEL_NAMES,
-    EdgeModel,
-    build_model,
-    freeze_all_but_last,
-    images_to_tensor,
-    num_layer_groups,
-    with_new_head,
-)
-from ekya.models.predict import evaluate, predict
+from __future__ import annotations
 
-__all__ = [
-    "MODEL_NAMES",
-    "EdgeModel",
-    "build_model",
-    "checkpoint_config",
-    "evaluate",
-    "freeze_all_but_last",
-    "images_to_tensor",
-    "load_checkpoint",
-    "num_layer_groups",
-    "predict",
-    "save_checkpoint",
-    "with_new_head",
-]
+import importlib
+from typing import Any
+
+#: Name -> the submodule that defines it.
+_EXPORTS = {
+    "MODEL_NAMES": "names",
+    "EdgeModel": "factory",
+    "build_model": "factory",
+    "freeze_all_but_last": "factory",
+    "images_to_tensor": "factory",
+    "num_layer_groups": "factory",
+    "with_new_head": "factory",
+    "checkpoint_config": "checkpoints",
+    "load_checkpoint": "checkpoints",
+    "save_checkpoint": "checkpoints",
+    "evaluate": "predict",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional
 
 from ekya.errors import EkyaError
+from ekya.models.names import MODEL_NAMES
 
 #: Per-channel mean and standard deviation of RGB images in [0, 1] (ImageNet statistics).
 _CHANNEL_MEAN = (0.485, 0.456, 0.406)
@@ -81,14 +82,12 @@ def _shufflenet_v2_x0_5() -> tuple[nn.Module, int, list[list[str]], list]:
     return backbone, features, groups, steps
 
 
+#: The builder of each of :data:`~ekya.models.names.MODEL_NAMES` (the names accepted by :func:`build_model`).
 _BACKBONES: dict[str, Callable[[], tuple[nn.Module, int, list[list[str]], list]]] = {
     "resnet18": _resnet18,
     "mobilenet_v2": _mobilenet_v2,
     "shufflenet_v2_x0_5": _shufflenet_v2_x0_5,
 }
-
-#: Names accepted by :func:`build_model`.
-MODEL_NAMES: tuple[str, ...] = tuple(_BACKBONES)
 
 
 def build_head(features: int, hidden_size: int, num_classes: int) -> nn.Module:

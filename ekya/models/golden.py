@@ -6,7 +6,7 @@ downloaded) adapted to small crops like the edge models: a 3x3 stride-2 stem ins
 there for fast tests; the Ekya paper uses ResNeXt101).
 
 - :class:`GoldenModel`: the nn.Module, taking float RGB images in [0, 1] of shape (N, 3, H, W).
-- :data:`GOLDEN_MODEL_NAMES`: the architectures it accepts.
+- :data:`GOLDEN_MODEL_NAMES` (from :mod:`ekya.models.names`): the architectures it accepts.
 - :func:`save_golden_checkpoint`, :func:`load_golden_checkpoint`: its checkpoint files, tagged
   :data:`GOLDEN_CHECKPOINT_FORMAT`.
 
@@ -27,6 +27,7 @@ from torch import nn
 from ekya.data.base import CLASSES
 from ekya.errors import EkyaError
 from ekya.models.checkpoints import write_checkpoint
+from ekya.models.names import GOLDEN_MODEL_NAMES
 
 #: Tag stored in every golden-model checkpoint, so that other ``.pt`` files are recognised.
 GOLDEN_CHECKPOINT_FORMAT = "ekya-golden-model/1"
@@ -35,18 +36,16 @@ GOLDEN_CHECKPOINT_FORMAT = "ekya-golden-model/1"
 _CHANNEL_MEAN = (0.485, 0.456, 0.406)
 _CHANNEL_STD = (0.229, 0.224, 0.225)
 
+#: The torchvision builder of each of :data:`~ekya.models.names.GOLDEN_MODEL_NAMES`.
 _ARCHITECTURES: dict[str, Callable[..., torchvision.models.ResNet]] = {
-    "resnet18": torchvision.models.resnet18,  # as small as the edge model: for tests only
+    "resnet18": torchvision.models.resnet18,
     "resnet34": torchvision.models.resnet34,
     "resnet50": torchvision.models.resnet50,
     "resnet101": torchvision.models.resnet101,
     "resnext50_32x4d": torchvision.models.resnext50_32x4d,
-    "resnext101_32x8d": torchvision.models.resnext101_32x8d,  # the paper's golden model
+    "resnext101_32x8d": torchvision.models.resnext101_32x8d,
     "wide_resnet50_2": torchvision.models.wide_resnet50_2,
 }
-
-#: Architectures accepted by :class:`GoldenModel`.
-GOLDEN_MODEL_NAMES: tuple[str, ...] = tuple(_ARCHITECTURES)
 
 
 class GoldenModel(nn.Module):

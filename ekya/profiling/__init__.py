@@ -1,32 +1,38 @@
-"""Micro-profiler: accuracy-curve fit and extrapolation, cost model, configuration pruning."""
+"""Micro-profiler: accuracy-curve fit and extrapolation, cost model, configuration pruning.
 
-from ekya.profiling.cost_model import CostModel, ThroughputTable
-from ekya.profiling.curve_fit import DEFAULT_FAMILY, FAMILIES, AccuracyCurve, extrapolate, fit_accuracy_curve
-from ekya.profiling.micro_profiler import (
-    ConfigEstimate,
-    MicroProfiler,
-    ProfileRun,
-    check_sample_labels,
-    total_profiling_gpu_seconds,
-)
-from ekya.profiling.noise import add_estimate_noise
-from ekya.profiling.pruning import frontier_distance, pareto_frontier, prune_configs
+The names below are loaded on first use (PEP 562), so that importing one submodule (a trace,
+the noise) does not import the others' dependencies (SciPy for the curve fit).
+"""
 
-__all__ = [
-    "DEFAULT_FAMILY",
-    "FAMILIES",
-    "AccuracyCurve",
-    "ConfigEstimate",
-    "CostModel",
-    "MicroProfiler",
-    "ProfileRun",
-    "ThroughputTable",
-    "add_estimate_noise",
-    "check_sample_labels",
-    "extrapolate",
-    "fit_accuracy_curve",
-    "frontier_distance",
-    "pareto_frontier",
-    "prune_configs",
-    "total_profiling_gpu_seconds",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Name -> the submodule that defines it.
+_EXPORTS = {
+    "CostModel": "cost_model",
+    "ThroughputTable": "cost_model",
+    "DEFAULT_FAMILY": "curve_fit",
+    "FAMILIES": "curve_fit",
+    "AccuracyCurve": "curve_fit",
+    "extrapolate": "curve_fit",
+    "fit_accuracy_curve": "curve_fit",
+    "ConfigEstimate": "micro_profiler",
+    "MicroProfiler": "micro_profiler",
+    "ProfileRun": "micro_profiler",
+    "check_sample_labels": "micro_profiler",
+    "total_profiling_gpu_seconds": "micro_profiler",
+    "add_estimate_noise": "noise",
+    "frontier_distance": "pruning",
+    "pareto_frontier": "pruning",
+    "prune_configs": "pruning",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

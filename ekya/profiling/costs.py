@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -28,11 +29,12 @@ from ekya.data.base import StreamLoad, Window
 from ekya.data.cache import cache_key, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.inference.config import InferenceConfig
-from ekya.inference.run import run_inference
-from ekya.models.factory import EdgeModel
 from ekya.profiling.reference_costs import ReferenceCosts
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult, retrain
+
+if TYPE_CHECKING:  # torch is imported where models run, so that checking a config does not load it
+    from ekya.models.factory import EdgeModel
+    from ekya.training.retrain import TrainResult
 
 #: How training GPU-seconds are obtained (besides the path of a reference table, a .csv file).
 COST_MODES = ("reference", "calibrated", "measured")
@@ -70,6 +72,8 @@ def measure_inference_space(model: EdgeModel, windows: list[Window], configs: di
                             device: str) -> dict[str, tuple[float, float]]:
     """Each inference configuration's measured seconds per processed crop and its accuracy relative to ``reference``,
     pooled over ``windows`` (crop-weighted accuracy)."""
+    from ekya.inference.run import run_inference
+
     windows = [window for window in windows if len(window) > 0]
     if not windows:
         raise EkyaError("the hold-out windows have no crops to measure inference on")
@@ -181,6 +185,8 @@ class JobCosts:
 
     def _calibrate_training(self, base: EdgeModel, window: Window, retrain_configs: dict[str, RetrainConfig], seed: int) -> dict[str, dict[str, float]]:
         """Seconds per sample and epoch of each configuration family (layers trained, head, batch size)."""
+        from ekya.training.retrain import retrain
+
         families: dict[str, RetrainConfig] = {}
         for config in retrain_configs.values():
             families.setdefault(family(config), config)

@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from ekya.errors import EkyaError
 
@@ -252,6 +251,8 @@ def fit_accuracy_curve(
     tail_mean = y[-TAIL_POINTS:].mean()
     if np.polyfit(x, y, 1)[0] <= 0:
         return _constant(tail_mean, "not_increasing")
+    from scipy.optimize import least_squares  # SciPy loads with the first fit, not with the module
+
     lower, upper = np.array(shape.lower), np.array(shape.upper)
     best_cost, best_parameters = np.inf, None
     for guess in shape.initial_guesses(x, y):

@@ -57,7 +57,6 @@ from tqdm.auto import tqdm
 from ekya.data.base import CLASSES, StreamLoad, StreamSource, Window
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
-from ekya.training.base_model import ModelSettings
 from ekya.data.base import select
 from ekya.profiling.trace import BASE_CONFIG, write_trace
 from ekya.inference.config import InferenceConfig
@@ -67,7 +66,7 @@ from ekya.models.predict import evaluate
 from ekya.profiling.costs import JobCosts
 from ekya.profiling.throughput import gpu_table_path, stored_throughput_table
 from ekya.training.base_model import base_model
-from ekya.training.config import RetrainConfig
+from ekya.training.config import ModelSettings, RetrainConfig
 from ekya.training.retrain import retrain
 
 #: How every retrained model's accuracy is measured: every frame, crops at their own resolution.

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ekya.data.cache import write_text_atomically
-    from ekya.models.factory import MODEL_NAMES
+    from ekya.models.names import MODEL_NAMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="CSV file to write")

@@ -15,6 +15,8 @@ table and stores it at :func:`gpu_table_path`, where ``executor.scaling=measured
 Measured throughput can drop when a busy machine is oversubscribed; the table keeps
 ``s`` non-decreasing (a job never runs slower with more of the device than with less, since
 it could leave the extra share idle), so such a drop is flattened to the best smaller share.
+
+Reading a stored table (what checking a run does) imports no torch; measuring one does.
 """
 
 from __future__ import annotations
@@ -25,12 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.nn import functional
 from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
-from ekya.models.factory import MODEL_NAMES, build_model, images_to_tensor
+from ekya.models.names import MODEL_NAMES
 from ekya.profiling.cost_model import ThroughputTable
 
 #: Values of the ``scaling`` option besides a CSV path.
@@ -55,6 +55,11 @@ def measure_training_throughput(
     """
     if model_name not in MODEL_NAMES:
         raise EkyaError(f"unknown model {model_name!r}; valid models: {', '.join(MODEL_NAMES)}")
+    import torch
+    from torch.nn import functional
+
+    from ekya.models.factory import build_model, images_to_tensor
+
     previous_threads = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
@@ -101,7 +106,9 @@ def gpu_table_path(cache_dir: str | os.PathLike, model_name: str, gpu_name: str,
 def stored_throughput_table(cache_dir: str | os.PathLike, model_name: str, device: str = "cpu", progress: bool = False) -> ThroughputTable:
     """The throughput table of ``model_name`` on ``device``, measured once and kept as CSV under ``cache_dir``
     (a GPU's: measured under MPS by ``python -m ekya.execution.gpu.measure``)."""
-    if torch.device(device).type != "cpu":
+    if str(device).split(":")[0] != "cpu":
+        import torch
+
         name = torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else "gpu"
         path = gpu_table_path(cache_dir, model_name, name)
         if not path.is_file():

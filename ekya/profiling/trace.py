@@ -11,6 +11,9 @@ A trace is a folder:
   ``window = -1``, ``gpu_seconds = 0``, with one row per ``eval_window`` (or one row for all).
 * ``inference.csv``: ``stream, config, demand_gpu, accuracy_factor``; ``stream`` may be ``*`` for
   every stream. ``demand_gpu`` is the GPU share needed to process every frame in real time.
+
+pandas reads and writes the CSV files; it is imported then, so that a run whose trace folder is
+missing, or that has none, is checked without it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from ekya.errors import EkyaError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BASE_CONFIG = "base"
 RETRAIN_COLUMNS = ("stream", "window", "config", "gpu_seconds", "accuracy")
 INFERENCE_COLUMNS = ("stream", "config", "demand_gpu", "accuracy_factor")
 ALL_STREAMS = "*"
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ class Trace:
     min_accuracy: float | None = None
     delta: float | None = None
     uniform_configs: dict[str, str] = field(default_factory=dict)
-    retrain: pd.DataFrame = field(default_factory=pd.DataFrame)
+    retrain: pd.DataFrame = field(default_factory=_empty_frame)
     inference: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +137,8 @@ def _fail(path: Path, message: str) -> EkyaError:
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise _fail(path, "missing (a trace folder needs trace.yaml, retrain.csv and inference.csv)")
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -137,6 +151,8 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _numeric(frame: pd.DataFrame, path: Path, column: str, integer: bool = False) -> pd.Series:
+    import pandas as pd
+
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.astype(float))
     if integer:
@@ -269,6 +285,8 @@ def write_trace(
     **meta: object,
 ) -> Path:
     """Write a trace folder (used by offline profiling and by tests). Files are replaced atomically."""
+    import pandas as pd
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     header = {"window_seconds": float(window_seconds), "streams": list(streams)}

@@ -2,9 +2,31 @@
 
 Training the base model (:mod:`ekya.training.base_model`) and the golden model
 (:mod:`ekya.training.golden`) lives here too; predicting and evaluating is :mod:`ekya.models.predict`.
+The plain settings (retraining configurations, the edge model's settings) are in
+:mod:`ekya.training.config`, which imports no torch.
+
+The names below are loaded on first use (PEP 562), so that importing ``ekya.training.config``
+does not import torch. ``retrain`` is not among them: it is the submodule
+:mod:`ekya.training.retrain` (the function is ``ekya.training.retrain.retrain``).
 """
 
-from ekya.training.config import RetrainConfig, load_retrain_space
-from ekya.training.retrain import TrainResult, retrain
+from __future__ import annotations
 
-__all__ = ["RetrainConfig", "TrainResult", "load_retrain_space", "retrain"]
+import importlib
+from typing import Any
+
+#: Name -> the submodule that defines it.
+_EXPORTS = {
+    "ModelSettings": "config",
+    "RetrainConfig": "config",
+    "load_retrain_space": "config",
+    "TrainResult": "retrain",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

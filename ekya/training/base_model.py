@@ -1,5 +1,6 @@
-"""The edge model's settings, and training the base model every stream starts from: on hold-out
-cameras, cached as a checkpoint.
+"""Training the base model every stream starts from: on hold-out cameras, cached as a checkpoint.
+
+The edge model's settings (:class:`~ekya.training.config.ModelSettings`) are in :mod:`ekya.training.config`.
 
 The cache key covers everything that changes the weights (model, head size, epochs, batch
 size, learning rate, seed and a digest of the training crops,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,28 +22,10 @@ from ekya.data.cache import cache_key, windows_digest
 from ekya.errors import EkyaError
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import EdgeModel, build_model
-from ekya.training.config import RetrainConfig
+from ekya.training.config import ModelSettings, RetrainConfig  # noqa: F401  (ModelSettings: re-exported, it lived here)
 from ekya.training.retrain import retrain
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """The edge model and its base-model training.
-
-    Attributes:
-        name: architecture (see ``ekya.models.factory.MODEL_NAMES``).
-        hidden_size: neurons of the head's hidden layer.
-        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
-    """
-
-    name: str
-    hidden_size: int
-    base_epochs: int
-    base_batch_size: int
-    base_learning_rate: float
-
 
 
 def base_model(
@@ -63,7 +45,7 @@ def base_model(
 
     Args:
         source_holdout_windows: labeled windows of cameras not used for continuous learning.
-        model_name: edge model architecture (see :data:`ekya.models.factory.MODEL_NAMES`).
+        model_name: edge model architecture (see :data:`ekya.models.names.MODEL_NAMES`).
         hidden_size: neurons of the head's hidden layer.
         epochs: training epochs over all hold-out crops.
         seed: seeds the initial weights and the shuffling.

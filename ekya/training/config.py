@@ -1,4 +1,5 @@
-"""Retraining configurations (the paper's gamma) and the retraining space (Gamma) loaded from conf/."""
+"""Retraining configurations (the paper's gamma), the retraining space (Gamma) loaded from conf/, and the
+edge model's settings: plain values, importable without torch (config checks build them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ from dataclasses import dataclass, fields
 from typing import Any, Iterable, Mapping
 
 from ekya.errors import EkyaError
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The edge model and its base-model training (:func:`ekya.training.base_model.base_model`).
+
+    Attributes:
+        name: architecture (see :data:`ekya.models.names.MODEL_NAMES`).
+        hidden_size: neurons of the head's hidden layer.
+        base_epochs, base_batch_size, base_learning_rate: base-model training on the hold-out cameras.
+    """
+
+    name: str
+    hidden_size: int
+    base_epochs: int
+    base_batch_size: int
+    base_learning_rate: float
 
 
 @dataclass(frozen=True)

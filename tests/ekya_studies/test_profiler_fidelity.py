@@ -10,7 +10,7 @@ import torch
 
 from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
-from ekya.training.base_model import ModelSettings
+from ekya.training.config import ModelSettings
 from ekya_studies.profiler_fidelity import (
     ERROR_COLUMNS,
     ProfilerEvaluation,

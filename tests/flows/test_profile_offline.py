@@ -78,8 +78,11 @@ def test_dataset_errors_surface_as_ekya_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_unknown_model_gets_hydras_message(tmp_path):
+def test_unknown_model_and_key_are_one_line(tmp_path):
     result = cli(tmp_path, "model=vgg")
-    assert result.returncode != 0
-    assert "Could not find 'model/vgg'" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: unknown model 'vgg'; valid: mobilenet_v2, resnet18, shufflenet_v2_x0_5"]
+    result = cli(tmp_path, "epochs=3")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: unknown key 'epochs'; valid: base_model_dir, dataset, device"), line

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 from ekya.errors import EkyaError
-from ekya.profiling import curve_fit
 from ekya.profiling.curve_fit import (
     DEFAULT_FAMILY,
     FAMILIES,
@@ -94,7 +94,7 @@ def test_solver_failure_uses_the_fit_failed_fallback(monkeypatch):
     def failing_solver(*args, **kwargs):
         raise ValueError("residuals are not finite in the initial point")
 
-    monkeypatch.setattr(curve_fit, "least_squares", failing_solver)
+    monkeypatch.setattr(scipy.optimize, "least_squares", failing_solver)
     curve = fit_accuracy_curve([1, 2, 3, 4], [0.2, 0.4, 0.5, 0.6])
     assert curve.fallback == "fit_failed"
     assert curve.predict(10.0) == pytest.approx(0.5)

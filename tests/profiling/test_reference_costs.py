@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.models.factory import MODEL_NAMES, build_model, num_layer_groups
+from ekya.models.factory import build_model, num_layer_groups
+from ekya.models.names import MODEL_NAMES
 from ekya.profiling.reference_costs import RESOLUTIONS, ReferenceCosts, main, measure_rows, table_text
 
 

@@ -1,16 +1,32 @@
-"""Which CUDA devices this process sees, and the checks ``executor.device`` and ``gpus`` get."""
+"""Which CUDA devices this process sees, and the checks ``executor.device`` and ``gpus`` get.
+
+A device name is checked without torch; torch is imported only to count CUDA devices, for a
+``cuda`` device.
+"""
 
 from __future__ import annotations
 
 import os
-
-import torch
+import re
+from typing import NamedTuple
 
 from ekya.errors import EkyaError
+
+#: The device names a run accepts (torch's spelling): cpu, cuda, cuda:N.
+_DEVICE_NAME = re.compile(r"(?P<type>cpu|cuda)(?::(?P<index>0|[1-9][0-9]*))?")
+
+
+class Device(NamedTuple):
+    """A checked ``executor.device``: its type (``cpu`` or ``cuda``) and index (None: unspecified), as torch reads them."""
+
+    type: str
+    index: int | None
 
 
 def visible_gpus() -> int:
     """CUDA devices visible to this process (0 without CUDA)."""
+    import torch
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -19,14 +35,12 @@ def _visible_note() -> str:
     return f"CUDA_VISIBLE_DEVICES={value}" if value is not None else "CUDA_VISIBLE_DEVICES unset"
 
 
-def check_device(device: str) -> torch.device:
-    """``device`` as a torch device, or one line naming it and what is valid here."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise EkyaError(f"executor.device={device!r}; valid: cpu, cuda, cuda:N") from None
-    if parsed.type not in ("cpu", "cuda"):
+def check_device(device: str) -> Device:
+    """``device`` parsed, or one line naming it and what is valid here."""
+    match = _DEVICE_NAME.fullmatch(str(device))
+    if match is None:
         raise EkyaError(f"executor.device={device!r}; valid: cpu, cuda, cuda:N")
+    parsed = Device(match["type"], int(match["index"]) if match["index"] is not None else None)
     if parsed.type == "cuda":
         count = visible_gpus()
         if count == 0:

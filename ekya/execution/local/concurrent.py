@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,14 +28,14 @@ from ekya.execution.gpu.jobs import ConcurrentOutcome, Workers, play_concurrentl
 from ekya.execution.gpu.mps import MPS_CONTROL, MpsDaemon, check_isolation
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import Segment, StreamProfile, StreamSegment, WindowOutcome
-from ekya.models.checkpoints import load_checkpoint, save_checkpoint
-from ekya.models.factory import EdgeModel
-from ekya.models.predict import evaluate
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.dynamics import instantaneous_accuracy
 from ekya.scheduling.problem import Decision, Problem
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult, subsample_indices
+
+if TYPE_CHECKING:
+    from ekya.models.factory import EdgeModel
+    from ekya.training.retrain import TrainResult
 
 #: ``executor.jobs`` values: auto (concurrent on CUDA, virtual elsewhere), virtual, concurrent.
 JOB_MODES = ("auto", "virtual", "concurrent")
@@ -83,6 +83,10 @@ class ConcurrentJobs:
             inference_resolution: each inference configuration's resolution.
             seeds: per stream, the training seed of each configuration.
         """
+        from ekya.models.checkpoints import load_checkpoint, save_checkpoint
+        from ekya.models.predict import evaluate
+        from ekya.training.retrain import subsample_indices
+
         folder = self.folder / f"window-{window}"
         shutil.rmtree(folder, ignore_errors=True)
         paths = []
@@ -168,6 +172,8 @@ def _outcome(problem: Problem, played: ConcurrentOutcome, profiles: list[StreamP
 
 def train_result(config: RetrainConfig, model: EdgeModel, status: dict, samples: int) -> TrainResult:
     """The :class:`TrainResult` of a job a worker ran (wall seconds of its last run; no per-epoch validation)."""
+    from ekya.training.retrain import TrainResult
+
     seconds = float(status.get("seconds", 0.0))
     steps = int(status.get("step", 0))
     return TrainResult(model=model, config=config, compute_seconds=seconds, seconds_per_epoch=seconds / max(config.epochs, 1),

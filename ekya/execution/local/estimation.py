@@ -10,18 +10,20 @@ cost-accuracy frontier between windows; optional Gaussian noise perturbs the est
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ekya.data.base import Window
 from ekya.errors import EkyaError
-from ekya.models.factory import EdgeModel
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
 from ekya.profiling.noise import add_estimate_noise
 from ekya.profiling.pruning import prune_configs
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult, retrain
+
+if TYPE_CHECKING:
+    from ekya.models.factory import EdgeModel
+    from ekya.training.retrain import TrainResult
 
 #: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
 PROFILER_MODES = ("micro", "oracle")
@@ -116,6 +118,7 @@ class Estimation:
             accuracies = np.array([accuracy for _, accuracy in outcomes])
             profile_seconds = 0.0
         else:
+            from ekya.training.retrain import retrain
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)

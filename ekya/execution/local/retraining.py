@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ekya.data.base import Window
 from ekya.execution.timeline import RetrainedModel
 from ekya.inference.config import InferenceConfig
-from ekya.inference.run import run_inference
-from ekya.models.factory import EdgeModel
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import TrainResult
+
+if TYPE_CHECKING:
+    from ekya.models.factory import EdgeModel
+    from ekya.training.retrain import TrainResult
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class LocalOutcomes:
         self._demand = {name: value[0] for name, value in inference_table.items()}
         self._device = device
         self._factors: dict[str, float] = {}
+        from ekya.inference.run import run_inference
+
         self.serving_accuracy = run_inference(serving, current, inference_configs[reference], device).accuracy
 
     def retrain(self, config: str) -> RetrainedModel:
@@ -94,6 +97,8 @@ class LocalOutcomes:
 
     def inference(self, config: str) -> tuple[float, float]:
         if config not in self._factors:
+            from ekya.inference.run import run_inference
+
             accuracy = run_inference(self._serving, self._current, self._configs[config], self._device).accuracy
             self._factors[config] = float(np.clip(accuracy / self.serving_accuracy, 0.0, 1.0)) if self.serving_accuracy > 0 else 1.0
         return self._demand[config], self._factors[config]

@@ -11,37 +11,38 @@ Per window k (k >= 1; window 0 is the first labeled data) and stream:
    window k-1, its cost taken from :mod:`.costs`, and models are evaluated on window k's crops;
    the window timeline places the costs and accuracies (re-plans included);
 5. commit: retrained models serve from the moment they finish and carry over to the next window.
+
+Building a run checks it and imports no torch: the modules that train and evaluate models are
+imported by the methods that run them (so is every torch user of :mod:`ekya.execution.local`).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ekya.data.base import StreamSource
+from ekya.data.base import StreamSource, select
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
+from ekya.execution.local.concurrent import ConcurrentJobs, train_result
 from ekya.profiling.costs import JobCosts, reference_inference
 from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
-from ekya.data.base import select
-from ekya.execution.local.concurrent import ConcurrentJobs, train_result
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome
-from ekya.scheduling.base import Scheduler
-from ekya.scheduling.problem import Decision, Problem
 from ekya.inference.config import InferenceConfig
-from ekya.models.factory import EdgeModel
-from ekya.models.predict import evaluate
-from ekya.scheduling.problem import StreamProblem, WindowSettings
+from ekya.scheduling.base import Scheduler
+from ekya.scheduling.problem import Decision, Problem, StreamProblem, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES, resolve_retrain_config
-from ekya.training.config import RetrainConfig
-from ekya.training.base_model import ModelSettings, base_model
-from ekya.training.retrain import retrain
+from ekya.training.config import ModelSettings, RetrainConfig
+
+if TYPE_CHECKING:
+    from ekya.models.factory import EdgeModel
 
 
 class LocalRun:
@@ -124,6 +125,8 @@ class LocalRun:
         """Train (or load) the base model and calibrate job costs on the hold-out cameras (once)."""
         if self.serving:
             return
+        from ekya.training.base_model import base_model
+
         holdout = self.source.holdout()
         if not holdout:
             raise EkyaError("the dataset has no hold-out windows to train the base model on")
@@ -158,6 +161,9 @@ class LocalRun:
         """Label window k-1, estimate every configuration on it, and set up window k's jobs."""
         if not self.serving:
             raise RuntimeError("call prepare() before profile()")
+        from ekya.models.predict import evaluate
+        from ekya.training.retrain import retrain
+
         labeled = self.labeling.label(self.source.window(stream, window - 1), self.source.window(stream, window))
         serving = self.serving[stream]
         validation_indices, sample_indices = self.estimation.profiler.split(labeled.training.labels, window, self.stream_names.index(stream))
@@ -264,6 +270,9 @@ class LocalRun:
         if path.exists():
             return json.loads(path.read_text())
         self.prepare()
+        from ekya.models.predict import evaluate
+        from ekya.training.retrain import retrain
+
         base = self.serving[self.stream_names[0]]
         train, evaluation = holdout[0], holdout[-1]
         configs = {}
