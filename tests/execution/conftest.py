@@ -1,4 +1,4 @@
-"""Building local runs from their parts, as flows/config.py does from a config."""
+"""Building local runs from their parts, as flows/config.py does from a config (for tests/execution and tests/execution/local)."""
 
 import pytest
 
