@@ -129,14 +129,27 @@ def build_estimation(profiler: Mapping[str, Any], retrain_configs: dict, stream_
                       float(profiler["noise_std"]), seed, device)
 
 
-def build_labeling(labeler: Mapping[str, Any]) -> WindowLabeling:
-    """The labeler of a ``conf/labeler/*.yaml`` and what accuracy is measured against."""
+def build_labeling(labeler: Mapping[str, Any], source: StreamSource) -> WindowLabeling:
+    """The labeler of a ``conf/labeler/*.yaml``, what accuracy is measured against, and the labeling budget."""
     params = dict(labeler)
     if "name" not in params:
         raise EkyaError(f"labeler config needs a name, one of {', '.join(LABELER_NAMES)}; got keys {sorted(params)}")
     name = str(params.pop("name"))
     measure_against = str(params.pop("measure_against", "ground_truth"))
-    return WindowLabeling(build_labeler(name, **params), measure_against)
+    label_frames = check_label_frames(params.pop("label_frames", None), source)
+    return WindowLabeling(build_labeler(name, **params), measure_against, label_frames)
+
+
+def check_label_frames(value: Any, source: StreamSource) -> int | None:
+    """The labeling budget ``labeler.label_frames``: null or a whole number of frames, at most the frames a window holds
+    where the dataset says how many (else each window checks it when labeled)."""
+    if value is None:
+        return None
+    frames = source.frames_per_window
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (frames is not None and value > frames):
+        valid = f"1..{frames} (the frames a window holds)" if frames is not None else "a whole number >= 1"
+        raise EkyaError(f"labeler.label_frames={value!r}; valid: {valid}, or null for every frame")
+    return value
 
 
 def throughput_scaling(config: Mapping[str, Any], device: str, measured_path: Path | None = None) -> ThroughputScaling:
@@ -209,7 +222,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             settings,
             estimation,
             costs,
-            build_labeling(config["labeler"]),
+            build_labeling(config["labeler"], source),
             stream_names,
             config["windows"],
             seed,
@@ -278,6 +291,7 @@ def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
         torch_threads=config["torch_threads"],
         progress=bool(config["progress"]),
         cost=check_cost_mode(config["cost"], "cost"),
+        label_frames=check_label_frames(strict("labeler", config["labeler"], ("label_frames",))["label_frames"], source),
     )
     if source.crop_resolution is not None:
         profiler.costs.check({c.name: c for c in profiler.retrain_configs}, {c.name: c for c in profiler.inference_configs},

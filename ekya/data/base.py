@@ -63,6 +63,27 @@ class Window:
         """Number of crops of each class, shape (len(CLASSES),)."""
         return np.bincount(self.labels, minlength=len(CLASSES))
 
+    def num_frames(self) -> int:
+        """Distinct frames the window's crops come from."""
+        return len(np.unique(self.frame_ids))
+
+    def sample_frames(self, count: int | None, key: str = "labeler.label_frames") -> Window:
+        """The crops of ``count`` of the window's frames, evenly spread in time (the first included); all when None.
+
+        Raises:
+            EkyaError: ``count`` is not a whole number in 1 .. the window's frames (``key`` names the setting).
+        """
+        if count is None:
+            return self
+        frames = self.num_frames()
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max(frames, 1):
+            raise EkyaError(f"{key}={count!r}: window {self.stream}/{self.index} has {frames} frames; "
+                            f"valid: a whole number in 1..{frames}, or null for every frame")
+        frame_ids, first_crop = np.unique(self.frame_ids, return_index=True)
+        in_time_order = frame_ids[np.lexsort((frame_ids, self.timestamps[first_crop]))]
+        chosen = in_time_order[np.floor(np.arange(count) * frames / count).astype(np.int64)]
+        return self.subset(np.flatnonzero(np.isin(self.frame_ids, chosen)))
+
     def subset(self, indices: np.ndarray) -> Window:
         """The same window holding only the crops at ``indices``."""
         return Window(self.stream, self.index, self.start_seconds, self.end_seconds, self.images[indices],
@@ -122,6 +143,8 @@ class StreamSource(abc.ABC):
         self.camera_fps = check_camera_fps(camera_fps)
         #: Side of the square crops, pixels, when every crop has the same (None: unknown until loaded).
         self.crop_resolution: int | None = None
+        #: Frames each window holds, when the dataset says (None: unknown until loaded).
+        self.frames_per_window: int | None = None
 
     def frame_rate(self, stream: str) -> float | None:
         """The camera frame rate of ``stream``, Hz; None: the rate of the frames its windows hold."""

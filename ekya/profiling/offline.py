@@ -276,6 +276,8 @@ class OfflineProfiler(RetrainingStudy):
         device: torch device to train and infer on.
         torch_threads: torch intra-op threads while profiling (None: leave as is).
         progress: show a progress bar over cells.
+        label_frames: the labeling budget: frames of window k-1 whose crops retraining uses (evenly spread), as
+            the local executor's ``labeler.label_frames``; None: every frame.
         cost: how cells' GPU-seconds and inference seconds per crop are obtained: ``reference`` (the table that
             ships with the project), ``calibrated``, ``measured`` or the path of a .csv table (:class:`JobCosts`).
     """
@@ -298,6 +300,7 @@ class OfflineProfiler(RetrainingStudy):
         torch_threads: int | None = 1,
         progress: bool = True,
         cost: str = "reference",
+        label_frames: int | None = None,
     ) -> None:
         if not inference_configs:
             raise EkyaError("the inference space is empty: give at least one inference configuration")
@@ -306,6 +309,7 @@ class OfflineProfiler(RetrainingStudy):
         super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
         self.inference_configs = list(inference_configs)
         self.costs = JobCosts(cost, device, model.name, progress, key="cost")
+        self.label_frames = label_frames
         self.start_from = start_from
         #: Cells trained (not resumed) by this object, for progress reports and tests.
         self.cells_trained = 0
@@ -339,6 +343,7 @@ class OfflineProfiler(RetrainingStudy):
             "retrain_space": [config.to_dict() for config in self.retrain_configs],
             "seed": self.seed,
             "start_from": self.start_from,
+            "label_frames": self.label_frames,
             "device": str(self.device),
             "cost": self.costs.key(),
         })
@@ -394,7 +399,7 @@ class OfflineProfiler(RetrainingStudy):
     def _train_cell(
         self, stream: str, k: int, index: int, config: RetrainConfig, start: EdgeModel, windows: list[Window]
     ) -> tuple[CellResult, EdgeModel]:
-        result = retrain(start, windows[k - 1], config, seed=self._seed(stream, k, index), device=self.device)
+        result = retrain(start, windows[k - 1].sample_frames(self.label_frames), config, seed=self._seed(stream, k, index), device=self.device)
         self.cells_trained += 1
         accuracy = {window.index: evaluate(result.model, window, device=self.device) for window in windows[k:]}
         return CellResult(stream, k, config.name, float(self.costs.training_seconds(config, result)), accuracy), result.model
@@ -421,7 +426,7 @@ class OfflineProfiler(RetrainingStudy):
         # Not kept (the run stopped between cells and checkpoint): train it again, deterministically.
         start = self._start_model(stream, k - 1, windows, store, best_models)
         config = self.retrain_configs[best]
-        model = retrain(start, windows[k - 2], config, seed=self._seed(stream, k - 1, best), device=self.device).model
+        model = retrain(start, windows[k - 2].sample_frames(self.label_frames), config, seed=self._seed(stream, k - 1, best), device=self.device).model
         save_checkpoint(model, path)
         return model
 

@@ -38,3 +38,13 @@ def test_a_camera_rate_must_be_positive(fps):
 def test_a_negative_objects_per_frame_is_refused():
     with pytest.raises(EkyaError, match="objects per frame must be >= 0"):
         StreamLoad(10.0, -1.0)
+
+
+def test_a_labeling_budget_keeps_the_crops_of_frames_evenly_spread_in_time():
+    labeled = window([5, 5, 1, 1, 1, 3, 0, 4, 2, 2])  # frame ids are their timestamps here
+    assert labeled.sample_frames(None) is labeled
+    kept = labeled.sample_frames(3)
+    assert sorted(set(kept.frame_ids.tolist())) == [0, 2, 4] and len(kept) == 4
+    assert len(labeled.sample_frames(6)) == 10
+    with pytest.raises(EkyaError, match=r"^labeler.label_frames=7: window cam0/0 has 6 frames; valid: a whole number in 1..6"):
+        labeled.sample_frames(7)

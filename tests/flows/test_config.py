@@ -2,6 +2,7 @@
 
 import pytest
 
+from ekya.data.synthetic import SyntheticSource
 from ekya.errors import EkyaError
 from ekya.execution.local.run import LocalRun
 from ekya.execution.simulated import SimulatedRun
@@ -66,13 +67,23 @@ def test_overrides_both_executors_read_pass(tmp_path):
 
 
 def test_labeler_config_separates_measure_against(golden_checkpoint):
-    labeling = build_labeling({"name": "golden", "checkpoint": str(golden_checkpoint), "architecture": "resnet18", "measure_against": "golden"})
+    source = SyntheticSource(num_streams=1, num_windows=2, crops_per_window=40, frames_per_window=8)
+    labeling = build_labeling({"name": "golden", "checkpoint": str(golden_checkpoint), "architecture": "resnet18", "measure_against": "golden"},
+                              source)
     assert isinstance(labeling.labeler, GoldenModelLabeler) and labeling.measure_against == "golden"
-    assert build_labeling({"name": "ground_truth"}).measure_against == "ground_truth"
+    assert build_labeling({"name": "ground_truth"}, source).measure_against == "ground_truth"
     with pytest.raises(EkyaError, match="unknown measure_against 'human'; valid: ground_truth, golden"):
-        build_labeling({"name": "ground_truth", "measure_against": "human"})
+        build_labeling({"name": "ground_truth", "measure_against": "human"}, source)
     with pytest.raises(EkyaError, match="labeler config needs a name"):
-        build_labeling({"checkpoint": str(golden_checkpoint)})
+        build_labeling({"checkpoint": str(golden_checkpoint)}, source)
+
+
+@pytest.mark.parametrize("budget", [0, 9, 2.5, True])
+def test_a_labeling_budget_beyond_a_windows_frames_is_refused(budget):
+    source = SyntheticSource(num_streams=1, num_windows=2, crops_per_window=40, frames_per_window=8)
+    with pytest.raises(EkyaError, match=rf"^labeler.label_frames={budget!r}; valid: 1..8 \(the frames a window holds\), or null"):
+        build_labeling({"name": "ground_truth", "label_frames": budget}, source)
+    assert build_labeling({"name": "ground_truth", "label_frames": 8}, source).label_frames == 8
 
 
 def _video_folder(tmp_path, seconds=4):

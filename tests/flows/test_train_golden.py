@@ -51,7 +51,7 @@ def test_flow_writes_the_checkpoint_the_golden_labeler_reads(tmp_path, one_torch
     assert 0.0 <= summary["validation_accuracy"] <= 1.0 and 0.0 <= summary["train_accuracy"] <= 1.0
     assert sorted(p.name for p in (tmp_path / "cache" / "golden").iterdir()) == ["synthetic-resnet18.pt"]
 
-    labeling = build_labeling(config["labeler"])
+    labeling = build_labeling(config["labeler"], build_source(config["dataset"]))
     assert isinstance(labeling.labeler, GoldenModelLabeler) and labeling.measure_against == "golden"
     window = build_source(config["dataset"]).window("cam0", 1)
     result = labeling.labeler.label(window)

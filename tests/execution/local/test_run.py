@@ -163,3 +163,18 @@ def test_estimates_and_costs_never_train_a_model_until_a_job_starts(tiny_run):
     assert all(retraining.trained(name) is None for name in run.retrain_configs)
     run.retrain(1, "cam0", "head")
     assert retraining.trained("head") is not None and retraining.trained("all") is None
+
+
+def test_the_labeling_budget_is_the_pool_retraining_trains_on_and_pays_for(tiny_run):
+    def head_job(label_frames):
+        run = tiny_run(mode="oracle", label_frames=label_frames)
+        run.prepare()
+        run.profile(1, "cam0")
+        run.retrain(1, "cam0", "head")
+        return run._retraining[(1, "cam0")].run("head")
+
+    every_frame, eight_frames = head_job(None), head_job(8)
+    crops = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=160, frames_per_window=32).window("cam0", 0)
+    budget = crops.sample_frames(8)
+    assert every_frame.train.num_samples == 160 and eight_frames.train.num_samples == len(budget) < 160
+    assert eight_frames.gpu_seconds == pytest.approx(every_frame.gpu_seconds * len(budget) / 160, rel=1e-6)
