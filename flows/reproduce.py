@@ -18,6 +18,7 @@ bad input gets one ``error:`` line and exit status 2.
 
 from __future__ import annotations
 
+import json
 import time
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from omegaconf import DictConfig
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from ekya.data.cache import write_text_atomically
 from ekya_studies import reproduce as reproduction
 from ekya_studies.plan import STAGES, build_plan, check_inputs
 from flows.config import build_executor, build_offline_profiler, build_scheduler
@@ -55,9 +57,12 @@ def run_study(study: dict[str, Any], run_plots: bool) -> None:
 
 
 @flow(name="reproduce")
-def reproduce(plan: dict[str, Any], started: float | None = None) -> None:
-    """Run the stages of ``plan`` (see :func:`ekya_studies.plan.build_plan`); ``started`` is the run's ``time.time()`` start."""
+def reproduce(plan_path: str, started: float | None = None) -> None:
+    """Run the stages of the plan saved at ``plan_path`` (JSON, see :func:`ekya_studies.plan.build_plan`; a flow run's
+    parameters must stay under Prefect's 512 KB, which a plan of every point's config exceeds); ``started`` is the
+    run's ``time.time()`` start."""
     started = time.time() if started is None else started
+    plan = json.loads(Path(plan_path).read_text())
     stages = plan["stages"]
     points = sum(len(study["points"]) for study in plan["studies"])
     print(f"[reproduce] stages: {', '.join(stages)}; {len(plan['studies'])} studies, {points} points", flush=True)
@@ -84,7 +89,9 @@ def main(cfg: DictConfig) -> None:
     started = time.time()
     plan = build_plan(cfg, build_offline_profiler)
     check_inputs(plan)
-    reproduce(plan, started)
+    plan_path = Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir) / "plan.json"
+    write_text_atomically(plan_path, json.dumps(plan))
+    reproduce(str(plan_path), started)
 
 
 if __name__ == "__main__":
