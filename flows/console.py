@@ -19,6 +19,14 @@ def check_log_level(level: str) -> str:
     return level
 
 
+class DropBadInput(logging.Filter):
+    """Drops Prefect's report of a flow or task that raised an :class:`EkyaError`: the entry point prints
+    that bad input as its one ``error:`` line, and the traceback would bury it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], EkyaError))
+
+
 def set_log_level(level: str) -> None:
     """``info``: only warnings and errors of :data:`CHATTY_LOGGERS`; ``debug``: their INFO lines too.
 
@@ -29,4 +37,7 @@ def set_log_level(level: str) -> None:
 
     threshold = logging.WARNING if check_log_level(level) == "info" else logging.INFO
     for name in CHATTY_LOGGERS:
-        logging.getLogger(name).setLevel(threshold)
+        logger = logging.getLogger(name)
+        logger.setLevel(threshold)
+        if not any(isinstance(f, DropBadInput) for f in logger.filters):
+            logger.addFilter(DropBadInput())

@@ -194,8 +194,10 @@ class WindowSettings:
         overhead_seconds = overhead_gpu_seconds / self.gpus
         if not 0 <= overhead_seconds < self.window_seconds:
             raise EkyaError(
-                f"overheads of {overhead_seconds:.1f} s (labeling + profiling) do not fit in the {self.window_seconds:.1f} s window; "
-                "use a longer window, fewer configurations or a smaller profiling sample"
+                f"overheads of {overhead_gpu_seconds:.1f} GPU-seconds (labeling + profiling) take {overhead_seconds:.1f} s of "
+                f"the {self.window_seconds:.1f} s window on {self.gpus:g} GPU(s), which leaves none; use a longer window "
+                "(dataset.window_seconds), more GPUs (gpus), fewer retraining configurations (retrain_space), a smaller "
+                "profiling sample (profiler.sample_fraction) or a smaller labeling budget (labeler.label_frames)"
             )
         return Problem(
             streams=tuple(streams),
