@@ -35,6 +35,7 @@ from ekya.execution.timeline import StreamProfile, WindowOutcome
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Decision, Problem
 from ekya.inference.config import InferenceConfig
+from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import EdgeModel
 from ekya.models.predict import evaluate
 from ekya.scheduling.problem import StreamProblem, WindowSettings
@@ -226,6 +227,35 @@ class LocalRun:
                     self.serving[stream] = result.model
         for key in [key for key in self._retraining if key[0] == window]:
             del self._retraining[key]
+
+    # -- resuming ---------------------------------------------------------------------------
+    def save_state(self, folder: Path) -> None:
+        """What carries over to the next window: each stream's serving model (one checkpoint per distinct
+        model), the configurations pruning kept, and the job costs (every random draw is seeded per window)."""
+        folder = Path(folder)
+        files: dict[int, str] = {}
+        serving = {}
+        for stream in self.stream_names:
+            model = self.serving[stream]
+            if id(model) not in files:
+                files[id(model)] = f"model-{len(files)}.pt"
+                save_checkpoint(model, folder / files[id(model)])
+            serving[stream] = files[id(model)]
+        state = {"serving": serving, "kept_configs": self.estimation.kept_configs, "costs": self.costs.state()}
+        write_text_atomically(folder / "state.json", json.dumps(state))
+
+    def load_state(self, folder: Path) -> None:
+        """Serve, prune and cost as :meth:`save_state` wrote (prepares the run first)."""
+        self.prepare()
+        path = Path(folder) / "state.json"
+        state = json.loads(path.read_text())
+        if sorted(state["serving"]) != sorted(self.stream_names):
+            raise EkyaError(f"checkpoint {path}: streams {', '.join(sorted(state['serving']))}, but this run has {', '.join(self.stream_names)}")
+        expected = {"name": self.model.name}
+        models = {name: load_checkpoint(Path(folder) / name, expected, self.device) for name in sorted(set(state["serving"].values()))}
+        self.serving = {stream: models[state["serving"][stream]] for stream in self.stream_names}
+        self.estimation.kept_configs = {stream: list(state["kept_configs"][stream]) for stream in self.stream_names}
+        self.costs.restore(state["costs"])
 
     # -- Uniform's aliases ----------------------------------------------------------------
     def resolve_retrain_config(self, name: str) -> str:
