@@ -4,9 +4,12 @@
     python -m flows.window_loop executor=simulated executor.trace=DIR scheduler=thief gpus=3
     python -m flows.window_loop experiment=paper_example scheduler=uniform
     python -m flows.window_loop -m scheduler=thief,uniform gpus=1,2,4
+    python -m flows.window_loop ... resume=true                  # continue the newest unfinished run of this config
 
 The window loop itself is :func:`ekya.execution.loop.run_windows`; here its steps (profile,
-schedule, retrain, play) run as Prefect tasks, streams in parallel.
+schedule, retrain, play) run as Prefect tasks, streams in parallel. Every finished window is
+checkpointed under ``${paths.cache_dir}/resume/<run id>``, so that ``resume=true`` (or
+``resume=<run id>``) reopens a FAILED or KILLED run and plays on from its next window.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from prefect.cache_policies import NO_CACHE
 
 from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
 from ekya.errors import EkyaError
-from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, flatten, record_failed_run
+from ekya.tracking.mlflow_logging import RunLogger, finish_sweep, record_failed_run
+from ekya.tracking.resume import Resumption
 from ekya.tracking.window_log import WindowLog
 from flows import interrupts
 from flows.callbacks import swept_part, sweep_id
-from flows.config import build_executor, build_scheduler, check_overrides, check_run
+from flows.config import build_executor, build_resume, build_scheduler, check_overrides, check_run, checkpoints_of, run_params
 from flows.console import set_log_level
 from flows.prefect_server import start_temporary_server
 from flows.errors import exit_on_bad_input, refuse_unknown_choices
@@ -62,6 +66,10 @@ class FinishedWindows:
         with interrupts.deferred():
             self.log.window_done(result)
 
+    def windows_resumed(self, results: list[WindowResult]) -> None:
+        with interrupts.deferred():
+            self.log.windows_resumed(results)
+
 
 def run_tags(config: dict[str, Any]) -> dict[str, str]:
     """Tags of a run: dataset, scheduler, executor and the code's git commit."""
@@ -85,15 +93,28 @@ def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: 
         plots: log the run's plots (allocation and accuracy over time, class mix); about 1 s per run.
     """
     executor = build_executor(config)
+    resumption = build_resume(config)
+    if resumption.finished:
+        return finished_already(resumption)
     tags = run_tags(config)
     run_name = f"{config['scheduler']['name']} gpus={executor.settings.gpus:g} streams={len(executor.stream_names)}"
-    with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
+    with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, run_params(config), tags, sweep_dir,
+                   resumption.run_id) as logger:
+        checkpoints = checkpoints_of(config, logger.run_id)
         log = WindowLog(logger, executor, verbose)
         map_steps(executor.prepare, [()])
         scheduler = build_scheduler(config, executor)
         log.start(scheduler)
-        run_windows(executor, scheduler, FinishedWindows(log), map_steps)
-        return log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
+        run_windows(executor, scheduler, FinishedWindows(log), map_steps, checkpoints)
+        summary = log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
+    checkpoints.clear()  # FINISHED: nothing left to resume
+    return summary
+
+
+def finished_already(resumption: Resumption, point: str | None = None) -> dict[str, float]:
+    """``resume=true`` when the newest run of the config FINISHED: one line, and that run's summary metrics."""
+    print(f"skipped: {point + ': ' if point else ''}run {resumption.run_id} of this config FINISHED already (resume=true)", flush=True)
+    return resumption.summary
 
 
 @flow(name="window-loop")
@@ -103,9 +124,13 @@ def window_loop(config: dict[str, Any], sweep_dir: str | None = None) -> dict[st
     return logged_run(config, sweep_dir, prefect_map)
 
 
-def run_config(config: dict[str, Any], sweep_dir: str | None = None) -> dict[str, float]:
-    """Validate ``config``, then run its flow with the executor's task runner and torch threads."""
+def run_config(config: dict[str, Any], sweep_dir: str | None = None, point: str | None = None) -> dict[str, float]:
+    """Validate ``config``, then run its flow with the executor's task runner and torch threads (``point``: the
+    sweep's point, for the line of a point skipped by ``resume=true``)."""
     check_run(config)  # bad input fails before Prefect or MLflow start
+    resumption = build_resume(config)
+    if resumption.finished:
+        return finished_already(resumption, point)
     set_log_level(config["log_level"])
     if "torch_threads" in config["executor"]:
         import torch
@@ -129,11 +154,11 @@ def run_point(config: dict[str, Any], overrides: list[str], sweep_dir: str) -> f
             finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
             raise
         record_failed_run(config["tracking"]["uri"], config["tracking"]["experiment"], f"{config['scheduler']['name']} {point}",
-                          flatten(config), str(error), run_tags(config), sweep_dir)
+                          run_params(config), str(error), run_tags(config), sweep_dir)
         print(f"error: {point}: {error}", file=sys.stderr, flush=True)
         return float("nan")
     try:
-        return run_config(config, sweep_dir)["summary/accuracy_mean"]
+        return run_config(config, sweep_dir, point)["summary/accuracy_mean"]
     except Exception as error:  # the point's run is FAILED already (RunLogger)
         if not keep_going:
             finish_sweep(config["tracking"]["uri"], config["tracking"]["experiment"], sweep_dir, status="FAILED")
