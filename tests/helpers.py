@@ -55,13 +55,13 @@ def drifting_trace(root, streams: int = 3, windows: int = 5, seed: int = 0):
     rows = []
     for stream in names:
         start = float(rng.uniform(0.4, 0.6))
-        rows += [{"stream": stream, "window": -1, "config": "base", "gpu_seconds": 0.0, "accuracy": round(start - 0.05 * k, 4),
+        rows += [{"stream": stream, "window": -1, "config": "base", "gpu_seconds": 0.0, "accuracy": round(max(0.05, start - 0.05 * k), 4),
                   "eval_window": k} for k in range(windows)]
         for window in range(windows):
             for c, (cost, gain) in enumerate([(40.0, 0.15), (90.0, 0.25), (150.0, 0.32)]):
                 accuracy = min(0.99, start + gain + float(rng.uniform(-0.05, 0.05)))
                 rows += [{"stream": stream, "window": window, "config": f"c{c}", "gpu_seconds": round(cost * float(rng.uniform(0.8, 1.2)), 3),
-                          "accuracy": round(accuracy - 0.06 * (k - window), 4), "eval_window": k} for k in range(window, windows)]
+                          "accuracy": round(max(0.05, accuracy - 0.06 * (k - window)), 4), "eval_window": k} for k in range(window, windows)]
     inference = [{"stream": "*", "config": "i0", "demand_gpu": 0.2, "accuracy_factor": 0.85},
                  {"stream": "*", "config": "i1", "demand_gpu": 0.5, "accuracy_factor": 1.0}]
     return write_trace(root, 200.0, names, rows, inference, gpus=2.0, delta=0.1, min_accuracy=0.0)

@@ -1,5 +1,6 @@
 """Checkpoints of finished windows: a stopped run resumes after its last one and ends as an uninterrupted run does."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -10,6 +11,7 @@ from ekya.execution.checkpoints import WindowCheckpoints, random_state, result_f
 from ekya.execution.loop import run_windows
 from ekya.profiling.trace import load_trace
 from ekya.scheduling import build_scheduler
+from ekya.scheduling.registry import SCHEDULERS
 from tests.helpers import drifting_trace
 
 #: Record keys that are wall-clock times of the scheduler (they differ between any two runs).
@@ -145,3 +147,12 @@ def test_results_and_random_state_round_trip(drifting):
     np.random.random(10)
     set_random_state(saved)
     assert np.array_equal(np.random.random(3), expected)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_no_scheduler_carries_state_from_window_to_window(paper_example_trace, simulated_run, name):
+    """Why a checkpoint holds no scheduler: every policy is the same object after a run as before it."""
+    scheduler = build_scheduler(name, **({"retrain_config": "Cfg1"} if name in ("uniform", "fixed_config") else {}))
+    before = copy.deepcopy(vars(scheduler))
+    run_windows(simulated_run(paper_example_trace), scheduler)
+    assert vars(scheduler) == before
