@@ -234,7 +234,11 @@ def test_a_failed_run_resumes_in_the_same_mlflow_run_without_playing_a_finished_
     assert failed.info.status == "FAILED" and failed.data.tags["ekya.error"] == "RuntimeError: out of memory"
     assert (tmp_path / "cache" / "resume" / failed.info.run_id / "window-1").is_dir()
 
-    monkeypatch.setattr(SimulatedRun, "profile", lambda self, window, stream: played.append(window) or profile(self, window, stream))
+    def counting(self, window, stream):
+        played.append(window)
+        return profile(self, window, stream)
+
+    monkeypatch.setattr(SimulatedRun, "profile", counting)
     played.clear()
     summary = logged_run({**config, "resume": True}, verbose=False, plots=True)
     assert sorted(set(played)) == [2, 3, 4]  # windows 0 and 1 are not played again
@@ -287,8 +291,14 @@ def failed_run(tmp_path, *overrides):
 
     config = resumable(tmp_path, *overrides)
     profile = SimulatedRun.profile
+
+    def failing(self, window, stream):
+        if window == 1:
+            raise RuntimeError("stop")
+        return profile(self, window, stream)
+
+    SimulatedRun.profile = failing
     try:
-        SimulatedRun.profile = lambda self, window, stream: (_ for _ in ()).throw(RuntimeError("stop")) if window == 1 else profile(self, window, stream)
         with pytest.raises(RuntimeError):
             logged_run(config, verbose=False, plots=False)
     finally:
