@@ -3,7 +3,8 @@
 Every default lives in ``conf/``: a key missing here is a config error, and a key the builder
 does not know is refused with the valid ones. Bad values become one-line
 :class:`~ekya.errors.EkyaError` messages; nothing here trains, writes or touches MLflow except
-:func:`build_scheduler` resolving Uniform's ``high``/``low`` on a local run (it needs the base model).
+:func:`build_scheduler` resolving Uniform's ``high``/``low`` on a local run (it needs the base model)
+and :func:`build_resume` reading the MLflow store (never writing it).
 
 Checking a window-loop config (:func:`check_run`, which every run and sweep point passes first)
 imports no torch, Prefect or MLflow (``tests/flows/test_fast_answers.py``), so bad input is answered
@@ -29,6 +30,7 @@ from ekya.profiling.costs import JobCosts, check_cost_mode
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
+from ekya.execution.checkpoints import WindowCheckpoints
 from ekya.execution.placement import placement_rule
 from ekya.execution.simulated import SimulatedRun
 from ekya.inference.config import load_inference_space
@@ -40,6 +42,7 @@ from ekya.profiling.trace import Trace, load_trace
 from ekya.scheduling import Scheduler, build_scheduler as scheduler_named
 from ekya.scheduling.problem import ThroughputScaling, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
+from ekya.tracking.resume import Resumption, find_resumption
 from ekya.training.config import ModelSettings, load_retrain_space
 from flows.console import check_log_level
 
@@ -261,6 +264,37 @@ def check_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> None
                             f"drop it, or use executor=local")
 
 
+def run_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's MLflow params: its flattened config, but ``resume`` (how it was started, not what it computes)."""
+    from ekya.tracking.mlflow_logging import flatten
+
+    return flatten({key: value for key, value in config.items() if key != "resume"})
+
+
+def checkpoints_of(config: Mapping[str, Any], run_id: str) -> WindowCheckpoints:
+    """Where run ``run_id`` checkpoints its finished windows: ``${paths.cache_dir}/resume/<run id>``."""
+    return WindowCheckpoints(Path(config["paths"]["cache_dir"]) / "resume" / run_id)
+
+
+def build_resume(config: Mapping[str, Any]) -> Resumption:
+    """The MLflow run that ``resume`` (false, true or a run id) continues, checked against the store and the
+    run's checkpoint; reads them, writes nothing."""
+    resume = config["resume"]
+    if isinstance(resume, int) and not isinstance(resume, bool):
+        resume = str(resume)  # an all-digit run id
+    if not isinstance(resume, (bool, str)) or resume == "":
+        raise EkyaError(f"resume={resume!r}; valid: true (the newest unfinished run of this config), false or an MLflow run id")
+    resumption = find_resumption(config["tracking"]["uri"], config["tracking"]["experiment"], run_params(config), resume)
+    if resumption.run_id is not None and not resumption.finished and resumption.logged_windows:
+        checkpoints = checkpoints_of(config, resumption.run_id)
+        lost = sorted(set(resumption.logged_windows) - set(checkpoints.finished_windows()))
+        if lost:
+            shown = str(resume).lower() if isinstance(resume, bool) else resume
+            raise EkyaError(f"resume={shown}: run {resumption.run_id} logged window(s) {', '.join(map(str, lost))}, "
+                            f"but no checkpoint of them is under {checkpoints.folder} (paths.cache_dir); run with resume=false")
+    return resumption
+
+
 def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Executor:
     """Validate a window-loop config (and its command-line overrides) without training or writing anything; its executor."""
     check_overrides(config, overrides)
@@ -268,6 +302,7 @@ def check_run(config: Mapping[str, Any], overrides: Iterable[str] = ()) -> Execu
     executor = build_executor(config)
     # Uniform's aliases stay unresolved on a local run: resolving them needs the base model, trained later.
     build_scheduler(config, executor, resolve_aliases=False)
+    build_resume(config)
     return executor
 
 

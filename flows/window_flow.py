@@ -15,10 +15,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from ekya.execution.loop import MapSteps, WindowResult, run_windows, serial_map
-from ekya.tracking.mlflow_logging import RunLogger, flatten
+from ekya.tracking.mlflow_logging import RunLogger
 from ekya.tracking.window_log import WindowLog
 from flows import interrupts
-from flows.config import build_executor, build_scheduler
+from flows.config import build_executor, build_resume, build_scheduler, checkpoints_of, run_params
 from flows.runners import gpu_share
 
 
@@ -50,6 +50,10 @@ class FinishedWindows:
         with interrupts.deferred():
             self.log.window_done(result)
 
+    def windows_resumed(self, results: list[WindowResult]) -> None:
+        with interrupts.deferred():
+            self.log.windows_resumed(results)
+
 
 def run_tags(config: dict[str, Any]) -> dict[str, str]:
     """Tags of a run: dataset, scheduler, executor and the code's git commit."""
@@ -72,16 +76,25 @@ def logged_run(config: dict[str, Any], sweep_dir: str | None = None, map_steps: 
         verbose: print a line per window and the summary line.
         plots: log the run's plots (allocation and accuracy over time, class mix); about 1 s per run.
     """
+    from flows.window_loop import finished_already
+
     executor = build_executor(config)
+    resumption = build_resume(config)
+    if resumption.finished:
+        return finished_already(resumption)
     tags = run_tags(config)
     run_name = f"{config['scheduler']['name']} gpus={executor.settings.gpus:g} streams={len(executor.stream_names)}"
-    with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, flatten(config), tags, sweep_dir) as logger:
+    with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], run_name, run_params(config), tags, sweep_dir,
+                   resumption.run_id) as logger:
+        checkpoints = checkpoints_of(config, logger.run_id)
         log = WindowLog(logger, executor, verbose)
         map_steps(executor.prepare, [()])
         scheduler = build_scheduler(config, executor)
         log.start(scheduler)
-        run_windows(executor, scheduler, FinishedWindows(log), map_steps)
-        return log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
+        run_windows(executor, scheduler, FinishedWindows(log), map_steps, checkpoints)
+        summary = log.finish(getattr(getattr(executor, "source", None), "skipped", None), plots)
+    checkpoints.clear()  # FINISHED: nothing left to resume
+    return summary
 
 
 @flow(name="window-loop")

@@ -43,3 +43,25 @@ def random_window(seed: int, n: int = 12) -> Window:
         labels=rng.integers(0, 6, size=n).astype(np.int64),
         frame_ids=np.arange(n, dtype=np.int64), timestamps=np.zeros(n),
     )
+
+
+def drifting_trace(root, streams: int = 3, windows: int = 5, seed: int = 0):
+    """A trace of ``streams`` cameras x ``windows`` 200-s windows whose models age: a model retrained in window
+    w loses accuracy in later windows, so what serves each window depends on every earlier decision."""
+    from ekya.profiling.trace import write_trace
+
+    rng = np.random.default_rng(seed)
+    names = [f"cam{s}" for s in range(streams)]
+    rows = []
+    for stream in names:
+        start = float(rng.uniform(0.4, 0.6))
+        rows += [{"stream": stream, "window": -1, "config": "base", "gpu_seconds": 0.0, "accuracy": round(max(0.05, start - 0.05 * k), 4),
+                  "eval_window": k} for k in range(windows)]
+        for window in range(windows):
+            for c, (cost, gain) in enumerate([(40.0, 0.15), (90.0, 0.25), (150.0, 0.32)]):
+                accuracy = min(0.99, start + gain + float(rng.uniform(-0.05, 0.05)))
+                rows += [{"stream": stream, "window": window, "config": f"c{c}", "gpu_seconds": round(cost * float(rng.uniform(0.8, 1.2)), 3),
+                          "accuracy": round(max(0.05, accuracy - 0.06 * (k - window)), 4), "eval_window": k} for k in range(window, windows)]
+    inference = [{"stream": "*", "config": "i0", "demand_gpu": 0.2, "accuracy_factor": 0.85},
+                 {"stream": "*", "config": "i1", "demand_gpu": 0.5, "accuracy_factor": 1.0}]
+    return write_trace(root, 200.0, names, rows, inference, gpus=2.0, delta=0.1, min_accuracy=0.0)

@@ -5,18 +5,23 @@ Per retraining window: profile every stream (labeling and estimates; in parallel
 window's problem -> schedule -> run the chosen retraining jobs (in parallel) -> play the window
 timeline with its re-plans -> commit (retrained models serve from the next window on). How the
 steps run is the caller's ``map_steps``: plain calls here (:func:`serial_map`), Prefect tasks in
-``flows.window_loop``.
+``flows.window_loop``. With ``checkpoints`` (:mod:`ekya.execution.checkpoints`) each finished window
+is checkpointed, and a run that holds a checkpoint already resumes after its window.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
 
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.scheduling.base import Scheduler
 from ekya.scheduling.problem import Decision, Problem, WindowSettings
+
+if TYPE_CHECKING:
+    from ekya.execution.checkpoints import WindowCheckpoints
 
 T = TypeVar("T")
 
@@ -52,6 +57,12 @@ class WindowExecutor(Protocol):
     def resolve_retrain_config(self, name: str) -> str:
         """A configuration name, or Uniform's alias ``high``/``low`` resolved."""
 
+    def save_state(self, folder: Path) -> None:
+        """Write into ``folder`` (empty) what carries over to the next window: the models serving each stream and the like."""
+
+    def load_state(self, folder: Path) -> None:
+        """Carry on from what :meth:`save_state` wrote (after :meth:`prepare`), as if the saved windows had just run."""
+
 
 @dataclass(frozen=True)
 class WindowResult:
@@ -71,7 +82,9 @@ class WindowResult:
 
 
 class WindowObserver(Protocol):
-    """Told about each finished window (logging, printing)."""
+    """Told about each finished window (logging, printing). An observer may also define
+    ``windows_resumed(results)``: told once, before the first window played, of the windows a
+    resumed run finished before (restored from its checkpoint, not played again)."""
 
     def window_done(self, result: WindowResult) -> None: ...
 
@@ -122,6 +135,7 @@ def run_windows(
     scheduler: Scheduler,
     observer: WindowObserver | None = None,
     map_steps: MapSteps = serial_map,
+    checkpoints: WindowCheckpoints | None = None,
 ) -> list[WindowResult]:
     """Every window of ``executor`` in order under ``scheduler``; ``observer`` hears of each as it ends.
 
@@ -130,12 +144,23 @@ def run_windows(
         scheduler: the policy (pure; decides every window and re-plan).
         observer: told of each finished window (e.g. MLflow logging and a printed line).
         map_steps: how steps run: plain calls (default) or Prefect tasks.
+        checkpoints: where each finished window is checkpointed (before ``observer`` hears of it). If
+            it holds a checkpoint already, the run resumes: the executor is restored, the windows up to
+            the checkpoint's are not played again, and play starts at the next one.
+
+    Returns:
+        every window's result, the restored ones included.
     """
     map_steps(executor.prepare, [()])
-    results = []
-    for window in executor.window_indices:
+    results = checkpoints.restore(executor) if checkpoints is not None else []
+    resumed = getattr(observer, "windows_resumed", None)
+    if results and resumed is not None:
+        resumed(results)
+    for window in executor.window_indices[len(results):]:
         result = run_window(executor, window, scheduler, map_steps)
+        results.append(result)
+        if checkpoints is not None:
+            checkpoints.save(executor, results)
         if observer is not None:
             observer.window_done(result)
-        results.append(result)
     return results

@@ -7,6 +7,9 @@ the trace's true costs and accuracies.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from ekya.errors import EkyaError
@@ -128,6 +131,18 @@ class SimulatedRun:
         for stream, config in zip(self.stream_names, retrained):
             if config is not None:
                 self.serving[stream] = (window, config)
+
+    def save_state(self, folder: Path) -> None:
+        """The model serving each stream (all that carries over: the noise is seeded per window and stream)."""
+        (Path(folder) / "serving.json").write_text(json.dumps({stream: list(model) for stream, model in self.serving.items()}))
+
+    def load_state(self, folder: Path) -> None:
+        """Serve the models :meth:`save_state` wrote."""
+        path = Path(folder) / "serving.json"
+        serving = json.loads(path.read_text())
+        if sorted(serving) != sorted(self.stream_names):
+            raise EkyaError(f"checkpoint {path}: streams {', '.join(sorted(serving))}, but this run has {', '.join(self.stream_names)}")
+        self.serving = {stream: (int(serving[stream][0]), str(serving[stream][1])) for stream in self.stream_names}
 
     def resolve_retrain_config(self, name: str) -> str:
         """A configuration name, or Uniform's alias ``high``/``low`` resolved for this trace."""

@@ -204,6 +204,16 @@ class JobCosts:
             }
         return rates
 
+    def state(self) -> dict:
+        """What :meth:`prepare` found (training rates, inference seconds per crop and accuracy factors), JSON-able:
+        a resumed run costs its jobs as before."""
+        return {"seconds_per_sample": self.seconds_per_sample, "inference_profile": self.inference_profile}
+
+    def restore(self, state: dict) -> None:
+        """Cost jobs with what :meth:`state` returned."""
+        self.seconds_per_sample = {name: dict(rates) for name, rates in state["seconds_per_sample"].items()}
+        self.inference_profile = {name: tuple(value) for name, value in state["inference_profile"].items()}
+
     def run_seconds(self, config: RetrainConfig, result: TrainResult, validation_size: int = 0) -> tuple[float, float, float]:
         """GPU-seconds at 100% of the device of a training run: the one-off frozen-layer pass, the
         training epochs, and validating on ``validation_size`` crops (0 with no validation points)."""

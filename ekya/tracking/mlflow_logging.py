@@ -28,6 +28,8 @@ EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_de
 ERROR_TAG = "ekya.error"
 #: Tag saying why a run was marked KILLED (an interrupt, or its process gone).
 KILLED_TAG = "ekya.killed"
+#: Tag counting how often a run was resumed (reopened after it failed or was killed).
+RESUMED_TAG = "ekya.resumed"
 
 #: Tags naming the process that runs a run: host name, pid and the pid's start time (Linux; guards against pid reuse).
 HOST_TAG, PID_TAG, PID_START_TAG = "ekya.host", "ekya.pid", "ekya.pid_start"
@@ -118,6 +120,10 @@ class RunLogger:
         tags: extra tags (dataset, scheduler, git sha ...).
         sweep_dir: the Hydra sweep folder when part of a multirun: the run becomes a child of
             the sweep's parent run (created by the first point).
+        resume_run_id: reopen this run (FAILED or KILLED, of the same config) instead of creating
+            one: it is RUNNING again under this process, its ``ekya.killed`` and ``ekya.error`` tags
+            go and ``ekya.resumed`` counts the resumes; ``params`` are not logged again. In a
+            sweep it becomes a child of ``sweep_dir``'s parent.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class RunLogger:
         params: Mapping[str, Any],
         tags: Mapping[str, str] | None = None,
         sweep_dir: str | None = None,
+        resume_run_id: str | None = None,
     ) -> None:
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +156,11 @@ class RunLogger:
             all_tags[SWEEP_TAG] = sweep_dir
             all_tags["mlflow.parentRunId"] = self._sweep_parent(sweep_dir, all_tags)
         self.tracking_uri = tracking_uri
+        if resume_run_id is not None:
+            self.run_id = resume_run_id
+            self._reopen(all_tags, bool(sweep_dir))
+            OPEN_RUNS[self.run_id] = self
+            return
         self.run_id = self.client.create_run(self.experiment_id, tags=all_tags).info.run_id
         OPEN_RUNS[self.run_id] = self
         try:
@@ -156,6 +168,25 @@ class RunLogger:
         except BaseException:
             self.finish(failed=True)
             raise
+
+    def _reopen(self, tags: Mapping[str, str], in_sweep: bool) -> None:
+        """Make the run RUNNING again under this process (see ``resume_run_id``)."""
+        old = self.client.get_run(self.run_id).data.tags
+        self.client.update_run(self.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        for key in (KILLED_TAG, ERROR_TAG):
+            if key in old:
+                self.client.delete_tag(self.run_id, key)
+        keep = {HOST_TAG, PID_TAG, PID_START_TAG, *((SWEEP_TAG, "mlflow.parentRunId") if in_sweep else ())}
+        self.set_tags({**{key: value for key, value in tags.items() if key in keep},
+                       RESUMED_TAG: str(int(old.get(RESUMED_TAG, "0")) + 1)})
+
+    def logged_steps(self, key: str) -> set[int]:
+        """The steps at which metric ``key`` is logged (the windows, for per-window metrics)."""
+        return {metric.step for metric in self.client.get_metric_history(self.run_id, key)}
+
+    def logged_artifacts(self, folder: str) -> set[str]:
+        """Paths of the artifacts directly under ``folder`` (e.g. ``windows`` -> ``windows/0``, ...)."""
+        return {artifact.path for artifact in self.client.list_artifacts(self.run_id, folder)}
 
     def _sweep_parent(self, sweep_dir: str, tags: Mapping[str, str]) -> str:
         query = f"tags.`{SWEEP_TAG}` = '{sweep_dir}' and tags.`{PARENT_TAG}` = 'true'"

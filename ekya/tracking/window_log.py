@@ -49,20 +49,42 @@ class WindowLog:
             )
 
     def window_done(self, result: WindowResult) -> None:
-        outcome, overheads = result.outcome, result.overheads
-        streams = self.executor.stream_names
-        self.logger.log_metrics(window_metrics(outcome, streams, overheads), step=result.window)
-        self.logger.log_json(f"windows/{result.window}/schedule.json", result.record)
-        self.records.append(result.record)
-        self.accuracies.append(outcome.mean_accuracy)
+        self._log_metrics(result)
+        self._log_record(result)
+        self._keep(result)
         if self.verbose:
+            outcome, overheads = result.outcome, result.overheads
             print(
                 f"window {result.window:3d}  accuracy {100 * outcome.mean_accuracy:6.2f}%  "
-                f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(streams)}  "
+                f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(self.executor.stream_names)}  "
                 f"gpu-seconds train {outcome.gpu_seconds_train:7.1f} inference {outcome.gpu_seconds_inference:7.1f} "
                 f"overhead {sum(overheads.values()):6.1f}  decision {1000 * outcome.schedule_seconds:6.1f} ms",
                 flush=True,
             )
+
+    def windows_resumed(self, results: list[WindowResult]) -> None:
+        """The windows a resumed run finished before: kept for the summary and plots, not logged again;
+        a window checkpointed but not yet logged (its process died in between) is logged now."""
+        metrics, records = self.logger.logged_steps("accuracy/mean"), self.logger.logged_artifacts("windows")
+        for result in results:
+            if result.window not in metrics:
+                self._log_metrics(result)
+            if f"windows/{result.window}" not in records:
+                self._log_record(result)
+            self._keep(result)
+        if self.verbose:
+            print(f"resuming run {self.logger.run_id} after window {results[-1].window} "
+                  f"({len(results)} finished window(s) restored from its checkpoint)", flush=True)
+
+    def _log_metrics(self, result: WindowResult) -> None:
+        self.logger.log_metrics(window_metrics(result.outcome, self.executor.stream_names, result.overheads), step=result.window)
+
+    def _log_record(self, result: WindowResult) -> None:
+        self.logger.log_json(f"windows/{result.window}/schedule.json", result.record)
+
+    def _keep(self, result: WindowResult) -> None:
+        self.records.append(result.record)
+        self.accuracies.append(result.outcome.mean_accuracy)
 
     def finish(self, skipped: Mapping[str, int] | None = None, plots: bool = True) -> dict[str, float]:
         """Log the summary (and the plots); returns the summary metrics.

@@ -11,7 +11,8 @@ _profile = SimulatedRun.profile
 
 
 def slow_profile(self, window, stream):
-    print(f"profile {window} {stream}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"profile {window} {stream}\n")  # one write: streams profile in parallel threads
+    sys.stderr.flush()
     time.sleep(SECONDS)
     return _profile(self, window, stream)
 

@@ -13,12 +13,13 @@ from tests.conftest import PAPER_EXAMPLE
 from tests.flows.helpers import PROJECT_ROOT
 
 
-def start_slow_run(tmp_path, seconds, *overrides):
-    """The paper example, simulated, each profile step ``seconds`` long, in the background."""
+def start_slow_run(tmp_path, seconds, *overrides, trace=PAPER_EXAMPLE, multirun=False):
+    """The paper example (or another trace), simulated, each profile step ``seconds`` long, in the background."""
     env = dict(os.environ, HYDRA_FULL_ERROR="0", PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.slow_cli", str(seconds), "executor=simulated", f"executor.trace={PAPER_EXAMPLE}",
-         f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"hydra.run.dir={tmp_path}/outputs", *overrides],
+        [sys.executable, "-m", "tests.flows.slow_cli", str(seconds), *(["-m"] if multirun else []), "executor=simulated", f"executor.trace={trace}",
+         f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"paths.cache_dir={tmp_path}/cache", f"hydra.run.dir={tmp_path}/outputs",
+         *overrides],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -107,3 +108,31 @@ def test_kill_9_takes_prefects_server_along_and_the_next_start_marks_the_run_kil
     (run,) = runs(tmp_path)
     assert run.info.status == "KILLED"
     assert run.data.tags["ekya.killed"].startswith(f"process {process.pid} on ")
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_kill_9_resumes_in_the_same_run_after_its_last_window(tmp_path):
+    from tests.flows.test_window_loop import metric_histories, uninterrupted
+    from tests.helpers import drifting_trace
+
+    trace = drifting_trace(tmp_path / "trace")
+    process = start_slow_run(tmp_path, 1, "profiler.noise_std=2", trace=trace)
+    try:
+        wait_for_line(process.stdout, "window   0")  # window 0 is checkpointed and logged; window 1 is under way
+        process.kill()
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    (killed,) = runs(tmp_path)
+    assert killed.info.status == "RUNNING"  # its process is gone: the next start sees it
+    resumed = start_slow_run(tmp_path, 0, "profiler.noise_std=2", "resume=true", trace=trace)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert sorted({int(line.split()[1]) for line in err.splitlines() if line.startswith("profile ")}) == [1, 2, 3, 4]
+    lines = out.strip().splitlines()
+    assert lines[1] == f"resuming run {killed.info.run_id} after window 0 (1 finished window(s) restored from its checkpoint)"
+    assert [line.split()[1] for line in lines[2:-1]] == ["1", "2", "3", "4"]
+    (run,) = runs(tmp_path)
+    assert run.info.run_id == killed.info.run_id and run.info.status == "FINISHED"
+    assert "ekya.killed" not in run.data.tags and run.data.tags["ekya.pid"] == str(resumed.pid)
+    assert metric_histories(f"sqlite:///{tmp_path}/mlruns/mlflow.db", run.info.run_id) == uninterrupted(tmp_path)

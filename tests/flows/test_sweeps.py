@@ -3,19 +3,21 @@
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from flows.window_loop import logged_run
 from tests.conftest import PAPER_EXAMPLE
 from tests.flows.helpers import PROJECT_ROOT
 
 
-def sweep_cli(tmp_path, *overrides, cwd=PROJECT_ROOT, timeout=900):
-    """``python -m flows.window_loop -m`` on the paper example's trace, MLflow under ``tmp_path``."""
+def sweep_cli(tmp_path, *overrides, cwd=PROJECT_ROOT, timeout=900, trace=PAPER_EXAMPLE):
+    """``python -m flows.window_loop -m`` on the paper example's trace (or another), MLflow under ``tmp_path``."""
     env = dict(os.environ, HYDRA_FULL_ERROR="0", PYTHONPATH=str(PROJECT_ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "flows.window_loop", "-m", "executor=simulated", f"executor.trace={PAPER_EXAMPLE}",
+        [sys.executable, "-m", "flows.window_loop", "-m", "executor=simulated", f"executor.trace={trace}",
          f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", *overrides],
         cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout,
     )
@@ -76,3 +78,42 @@ def test_continue_on_error_records_the_bad_point_and_runs_the_others(tmp_path):
     assert "summary/accuracy_mean" in by_gpus["2"].data.metrics
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     assert_closed_with_counts(parent, finished=2, failed=1)
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_its_unfinished_points_and_skips_the_finished_ones(tmp_path):
+    from tests.flows.test_interrupts import start_slow_run, wait_for_line
+    from tests.flows.test_window_loop import metric_histories, resumable
+    from tests.helpers import drifting_trace
+
+    trace = drifting_trace(tmp_path / "trace")
+    points = ("profiler.noise_std=2", "gpus=1,2,3")
+    process = start_slow_run(tmp_path, 0.5, *points, f"hydra.sweep.dir={tmp_path}/sweep", trace=trace, multirun=True)
+    try:
+        wait_for_line(process.stdout, "mean accuracy")  # point gpus=1 finished
+        wait_for_line(process.stdout, "window   1")  # point gpus=2 is in its window 2
+        process.kill()
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    _, killed = sweep_runs(tmp_path)
+    by_gpus = {r.data.params["gpus"]: r for r in killed}
+    assert {gpus: r.info.status for gpus, r in by_gpus.items()} == {"1": "FINISHED", "2": "RUNNING"}
+
+    result = sweep_cli(tmp_path, f"paths.cache_dir={tmp_path}/cache", *points, "resume=true", f"hydra.sweep.dir={tmp_path}/sweep2",
+                       trace=trace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"skipped: gpus=1: run {by_gpus['1'].info.run_id} of this config FINISHED already (resume=true)" in result.stdout.splitlines()
+    assert f"resuming run {by_gpus['2'].info.run_id} after window 1 (2 finished window(s) restored from its checkpoint)" in result.stdout
+    parents, children = sweep_runs(tmp_path)
+    assert {r.data.params["gpus"]: (r.info.run_id, r.info.status) for r in children} == {
+        "1": (by_gpus["1"].info.run_id, "FINISHED"), "2": (by_gpus["2"].info.run_id, "FINISHED"), "3": (mock.ANY, "FINISHED")}
+    (parent,) = [p for p in parents if p.data.tags["ekya.sweep_dir"] == str(tmp_path / "sweep2")]
+    assert_closed_with_counts(parent, finished=2, failed=0)  # the resumed point and the new one; the skipped one stays where it was
+    for gpus in ("2", "3"):
+        reference = resumable(tmp_path / f"uninterrupted-{gpus}", f"gpus={gpus}")
+        logged_run(reference, verbose=False, plots=False)
+        _, (run,) = sweep_runs(tmp_path / f"uninterrupted-{gpus}")
+        expected = metric_histories(reference["tracking"]["uri"], run.info.run_id)
+        resumed = [r for r in children if r.data.params["gpus"] == gpus][0]
+        assert metric_histories(f"sqlite:///{tmp_path}/mlruns/mlflow.db", resumed.info.run_id) == expected

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -182,3 +183,164 @@ def test_bad_local_settings_are_refused_before_anything_is_written(tmp_path, ove
     assert message in str(error.value)
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
     assert not (tmp_path / "cache" / "models").exists()  # nothing trained, nothing half-written
+
+
+# ------------------------------------------------------------------ resume: a killed or failed run continues after its last window
+
+#: Per-window metrics that are the scheduler's wall-clock times (they differ between any two runs).
+WALL_CLOCK = ("schedule_seconds", "schedule_seconds_total")
+
+
+def resumable(tmp_path, *overrides):
+    """The simulated config of a 3-stream, 5-window drifting trace (written once under ``tmp_path``), with estimate noise."""
+    from tests.helpers import drifting_trace
+
+    trace = tmp_path / "trace"
+    if not trace.exists():
+        drifting_trace(trace)
+    return compose_config(tmp_path, "executor=simulated", f"executor.trace={trace}", "profiler.noise_std=2", *overrides)
+
+
+def metric_histories(tracking_uri, run_id):
+    """Every metric of a run as {key: [(step, value), ...]}, the wall-clock ones left out."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    keys = client.get_run(run_id).data.metrics
+    return {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)) for key in keys if key not in WALL_CLOCK}
+
+
+def uninterrupted(tmp_path):
+    """The metrics of the same config run without a stop, in a store of its own."""
+    config = resumable(tmp_path / "uninterrupted")
+    logged_run(config, verbose=False, plots=False)
+    (run,) = only_run(config["tracking"]["uri"], "ekya")[1]
+    return metric_histories(config["tracking"]["uri"], run.info.run_id)
+
+
+def test_a_failed_run_resumes_in_the_same_mlflow_run_without_playing_a_finished_window_again(tmp_path, monkeypatch):
+    from ekya.execution.simulated import SimulatedRun
+
+    config = resumable(tmp_path)
+    profile, played = SimulatedRun.profile, []
+
+    def failing(self, window, stream):
+        if window == 2:
+            raise RuntimeError("out of memory")
+        played.append(window)
+        return profile(self, window, stream)
+
+    monkeypatch.setattr(SimulatedRun, "profile", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        logged_run(config, verbose=False, plots=False)
+    (failed,) = only_run(config["tracking"]["uri"], "ekya")[1]
+    assert failed.info.status == "FAILED" and failed.data.tags["ekya.error"] == "RuntimeError: out of memory"
+    assert (tmp_path / "cache" / "resume" / failed.info.run_id / "window-1").is_dir()
+
+    def counting(self, window, stream):
+        played.append(window)
+        return profile(self, window, stream)
+
+    monkeypatch.setattr(SimulatedRun, "profile", counting)
+    played.clear()
+    summary = logged_run({**config, "resume": True}, verbose=False, plots=True)
+    assert sorted(set(played)) == [2, 3, 4]  # windows 0 and 1 are not played again
+    client, (run,) = only_run(config["tracking"]["uri"], "ekya")
+    assert run.info.run_id == failed.info.run_id and run.info.status == "FINISHED"
+    assert "ekya.error" not in run.data.tags and run.data.tags["ekya.resumed"] == "1"
+    assert metric_histories(config["tracking"]["uri"], run.info.run_id) == uninterrupted(tmp_path)
+    assert summary["summary/accuracy_mean"] == run.data.metrics["summary/accuracy_mean"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "accuracy/mean")] == [0, 1, 2, 3, 4]
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "windows")} == {f"windows/{k}" for k in range(5)}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/allocation.png", "plots/accuracy.png"}
+    assert not (tmp_path / "cache" / "resume" / run.info.run_id).exists()  # FINISHED: its checkpoint is gone
+
+
+def test_a_window_checkpointed_but_not_logged_is_logged_when_the_run_resumes(tmp_path, monkeypatch):
+    """The process died between a window's checkpoint and its MLflow logging: resuming logs it, from the checkpoint."""
+    from ekya.tracking.window_log import WindowLog
+
+    config = resumable(tmp_path)
+    window_done = WindowLog.window_done
+
+    def dying(self, result):
+        if result.window == 1:
+            raise KeyboardInterrupt  # after window 1's checkpoint, before its metrics
+        window_done(self, result)
+
+    monkeypatch.setattr(WindowLog, "window_done", dying)
+    with pytest.raises(KeyboardInterrupt):
+        logged_run(config, verbose=False, plots=False)
+    monkeypatch.setattr(WindowLog, "window_done", window_done)
+    (failed,) = only_run(config["tracking"]["uri"], "ekya")[1]
+    assert [m.step for m in MlflowClient(config["tracking"]["uri"]).get_metric_history(failed.info.run_id, "accuracy/mean")] == [0]
+    logged_run({**config, "resume": failed.info.run_id}, verbose=False, plots=False)
+    assert metric_histories(config["tracking"]["uri"], failed.info.run_id) == uninterrupted(tmp_path)
+
+
+def test_resume_true_without_an_unfinished_run_starts_one_and_after_a_finished_one_skips(tmp_path, capsys):
+    config = resumable(tmp_path, "resume=true", "windows=2")
+    first = run_config(config)
+    (run,) = only_run(config["tracking"]["uri"], "ekya")[1]
+    capsys.readouterr()
+    assert run_config(config) == {"summary/accuracy_mean": first["summary/accuracy_mean"]}
+    assert capsys.readouterr().out == f"skipped: run {run.info.run_id} of this config FINISHED already (resume=true)\n"
+    assert len(only_run(config["tracking"]["uri"], "ekya")[1]) == 1
+
+
+def failed_run(tmp_path, *overrides):
+    """A FAILED run of :func:`resumable`'s config (after its window 0); its id."""
+    from ekya.execution.simulated import SimulatedRun
+
+    config = resumable(tmp_path, *overrides)
+    profile = SimulatedRun.profile
+
+    def failing(self, window, stream):
+        if window == 1:
+            raise RuntimeError("stop")
+        return profile(self, window, stream)
+
+    SimulatedRun.profile = failing
+    try:
+        with pytest.raises(RuntimeError):
+            logged_run(config, verbose=False, plots=False)
+    finally:
+        SimulatedRun.profile = profile
+    (run,) = only_run(config["tracking"]["uri"], "ekya")[1]
+    return run.info.run_id
+
+
+@pytest.mark.parametrize(
+    "resume, overrides, message",
+    [
+        ("0123456789abcdef0123456789abcdef", [], "resume=0123456789abcdef0123456789abcdef: no such run in sqlite:///"),
+        ("{failed}", ["gpus=3"], "resume={failed}: the run has another config (gpus=None there, 3 here); resume it with the same config"),
+        ("{failed}", ["tracking.experiment=other"], "resume={failed}: the run is in experiment 'ekya', not 'other' (tracking.experiment)"),
+        ("{finished}", [], "resume={finished}: the run FINISHED already; valid: true (the newest unfinished run of this config), false"),
+        ("{lost}", [], "resume={lost}: run {lost} logged window(s) 0, but no checkpoint of them is under {cache}/resume/{lost} (paths.cache_dir)"),
+    ],
+    ids=["unknown-id", "other-config", "other-experiment", "finished", "checkpoint-lost"],
+)
+def test_bad_resume_values_are_refused_before_anything_is_written(tmp_path, resume, overrides, message):
+    ids = {"cache": tmp_path / "cache"}
+    if "{failed}" in resume or "{lost}" in resume:
+        ids["failed"] = ids["lost"] = failed_run(tmp_path)
+    if "{lost}" in resume:
+        shutil.rmtree(tmp_path / "cache" / "resume" / ids["lost"])
+    if "{finished}" in resume:
+        ids["finished"] = failed_run(tmp_path)
+        logged_run({**resumable(tmp_path), "resume": ids["finished"]}, verbose=False, plots=False)
+    config = resumable(tmp_path, f"resume={resume.format(**ids)}", *overrides)
+    before = [(r.info.run_id, r.info.status, r.info.end_time) for r in only_run(config["tracking"]["uri"], "ekya")[1]]
+    with pytest.raises(EkyaError) as error:
+        run_config(config)
+    assert message.format(**ids) in str(error.value)
+    assert [(r.info.run_id, r.info.status, r.info.end_time) for r in only_run(config["tracking"]["uri"], "ekya")[1]] == before
+
+
+def test_a_bad_resume_value_on_the_command_line_exits_2_without_traceback_or_store(tmp_path):
+    result = cli(tmp_path, "experiment=paper_example", "resume=nosuch")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: resume=nosuch: no such run (the MLflow store sqlite:///{tmp_path}/mlruns/mlflow.db does not exist yet); valid: true "
+        "(the newest unfinished run of this config), false (a new run) or the id of a FAILED or KILLED run of this config"]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()

@@ -144,11 +144,7 @@ class LocalRun:
         )
         self.costs.prepare(base, holdout, self.retrain_configs, self.inference_configs, self.inference_configs[self.reference_inference],
                            {"data": windows_digest(holdout), "model": vars(self.model)}, self.seed, self.cache_dir)
-        # A stream's load (camera rate, objects per frame) is read from its first window, labeled before window 1 starts.
-        self.inference_tables = {
-            stream: self.costs.inference_table(self.source.load([self.source.window(stream, 0)]), self.inference_configs)
-            for stream in self.stream_names
-        }
+        self.inference_tables = self._stream_inference_tables()
         self.serving = {stream: base for stream in self.stream_names}
 
     # -- per window and stream ------------------------------------------------------------
@@ -239,6 +235,46 @@ class LocalRun:
                     self.serving[stream] = result.model
         for key in [key for key in self._retraining if key[0] == window]:
             del self._retraining[key]
+
+    # -- resuming ---------------------------------------------------------------------------
+    def _stream_inference_tables(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Each stream's inference table: its load (camera rate, objects per frame) is read from its window 0,
+        labeled before window 1 starts."""
+        return {stream: self.costs.inference_table(self.source.load([self.source.window(stream, 0)]), self.inference_configs)
+                for stream in self.stream_names}
+
+    def save_state(self, folder: Path) -> None:
+        """What carries over to the next window: each stream's serving model (one checkpoint per distinct
+        model), the configurations pruning kept, and the job costs (every random draw is seeded per window)."""
+        from ekya.models.checkpoints import save_checkpoint
+
+        folder = Path(folder)
+        files: dict[int, str] = {}
+        serving = {}
+        for stream in self.stream_names:
+            model = self.serving[stream]
+            if id(model) not in files:
+                files[id(model)] = f"model-{len(files)}.pt"
+                save_checkpoint(model, folder / files[id(model)])
+            serving[stream] = files[id(model)]
+        state = {"serving": serving, "kept_configs": self.estimation.kept_configs, "costs": self.costs.state()}
+        write_text_atomically(folder / "state.json", json.dumps(state))
+
+    def load_state(self, folder: Path) -> None:
+        """Serve, prune and cost as :meth:`save_state` wrote (prepares the run first)."""
+        from ekya.models.checkpoints import load_checkpoint
+
+        self.prepare()
+        path = Path(folder) / "state.json"
+        state = json.loads(path.read_text())
+        if sorted(state["serving"]) != sorted(self.stream_names):
+            raise EkyaError(f"checkpoint {path}: streams {', '.join(sorted(state['serving']))}, but this run has {', '.join(self.stream_names)}")
+        expected = {"name": self.model.name}
+        models = {name: load_checkpoint(Path(folder) / name, expected, self.device) for name in sorted(set(state["serving"].values()))}
+        self.serving = {stream: models[state["serving"][stream]] for stream in self.stream_names}
+        self.estimation.kept_configs = {stream: list(state["kept_configs"][stream]) for stream in self.stream_names}
+        self.costs.restore(state["costs"])
+        self.inference_tables = self._stream_inference_tables()
 
     # -- Uniform's aliases ----------------------------------------------------------------
     def resolve_retrain_config(self, name: str) -> str:

@@ -178,3 +178,39 @@ def test_the_labeling_budget_is_the_pool_retraining_trains_on_and_pays_for(tiny_
     budget = crops.sample_frames(8)
     assert every_frame.train.num_samples == 160 and eight_frames.train.num_samples == len(budget) < 160
     assert eight_frames.gpu_seconds == pytest.approx(every_frame.gpu_seconds * len(budget) / 160, rel=1e-6)
+
+
+def test_a_stopped_run_resumes_with_its_retrained_models_and_ends_as_an_uninterrupted_one(tiny_run, tmp_path):
+    from ekya.execution.checkpoints import WindowCheckpoints
+    from ekya.execution.loop import run_windows
+    from tests.execution.test_checkpoints import StopAfter, Stopped, comparable, played_windows
+
+    uninterrupted = tiny_run()
+    full = run_windows(uninterrupted, build_scheduler("uniform", retrain_config="head"))
+    assert any(config is not None for config in full[0].outcome.retrained)  # window 1 retrains: its models must carry over
+    checkpoints = WindowCheckpoints(tmp_path / "run")
+    with pytest.raises(Stopped):
+        run_windows(tiny_run(), build_scheduler("uniform", retrain_config="head"), StopAfter(1), checkpoints=checkpoints)
+
+    resumed_run = tiny_run()
+    played = played_windows(resumed_run)
+    resumed = run_windows(resumed_run, build_scheduler("uniform", retrain_config="head"), checkpoints=checkpoints)
+    assert played == [2]
+    assert [comparable(r) for r in resumed] == [comparable(r) for r in full]
+    assert [r.overheads for r in resumed] == [r.overheads for r in full]
+    for stream in uninterrupted.stream_names:
+        expected, restored = uninterrupted.serving[stream].state_dict(), resumed_run.serving[stream].state_dict()
+        assert expected.keys() == restored.keys() and all(torch.equal(expected[key], restored[key]) for key in expected)
+
+
+def test_the_state_carries_distinct_models_once_and_what_pruning_kept(tiny_run, tmp_path):
+    run = tiny_run()
+    run.prepare()
+    run.estimation.kept_configs["cam1"] = ["head"]
+    run.save_state(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model-0.pt", "state.json"]  # both streams serve the base model
+    restored = tiny_run()
+    restored.load_state(tmp_path)
+    assert restored.serving["cam0"] is restored.serving["cam1"]
+    assert restored.estimation.kept_configs == {"cam0": ["head", "all"], "cam1": ["head"]}
+    assert restored.costs.state() == run.costs.state()
