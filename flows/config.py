@@ -284,6 +284,8 @@ def build_resume(config: Mapping[str, Any]) -> Resumption:
         resume = str(resume)  # an all-digit run id
     if not isinstance(resume, (bool, str)) or resume == "":
         raise EkyaError(f"resume={resume!r}; valid: true (the newest unfinished run of this config), false or an MLflow run id")
+    if resume is False:
+        return Resumption()  # a new run: nothing to read (and MLflow stays unloaded while checking)
     resumption = find_resumption(config["tracking"]["uri"], config["tracking"]["experiment"], run_params(config), resume)
     if resumption.run_id is not None and not resumption.finished and resumption.logged_windows:
         checkpoints = checkpoints_of(config, resumption.run_id)
