@@ -12,8 +12,7 @@ does not import torch. ``retrain`` is not among them: it is the submodule
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ekya.lazy import lazy_exports
 
 #: Name -> the submodule that defines it.
 _EXPORTS = {
@@ -23,10 +22,4 @@ _EXPORTS = {
     "TrainResult": "retrain",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
