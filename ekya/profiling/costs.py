@@ -178,9 +178,11 @@ class JobCosts:
         rates = self.table.training_rates(self.model_name, resolution, config.train_layers)
         return {"feature": rates.frozen, "train": rates.train, "validation_feature": rates.frozen, "validation": rates.validation}
 
-    def inference_table(self, load: StreamLoad, configs: dict[str, InferenceConfig]) -> InferenceTable:
-        """Each inference configuration's (GPU demand under ``load``, accuracy factor)."""
-        return {name: (inference_demand(load, configs[name].sampling_rate, seconds), factor)
+    def inference_table(self, load: StreamLoad, configs: dict[str, InferenceConfig],
+                        factors: dict[str, float] | None = None) -> InferenceTable:
+        """Each inference configuration's (GPU demand under ``load``, accuracy factor); ``factors`` replace the
+        hold-out's (e.g. a stream's own, measured on its windows)."""
+        return {name: (inference_demand(load, configs[name].sampling_rate, seconds), factor if factors is None else factors[name])
                 for name, (seconds, factor) in self.inference_profile.items()}
 
     def _calibrate_training(self, base: EdgeModel, window: Window, retrain_configs: dict[str, RetrainConfig], seed: int) -> dict[str, dict[str, float]]:

@@ -24,8 +24,9 @@ the format). For a dataset with windows ``0 .. n-1`` per stream:
   the stream's camera frame rate x the sampling rate x its objects per frame (over all its
   windows; :meth:`ekya.data.base.StreamSource.load`) x the seconds per crop of the model at the
   configuration's resolution (:func:`ekya.profiling.costs.inference_demand`); ``accuracy_factor`` =
-  accuracy of the configuration / accuracy of the full configuration, base model on the hold-out
-  windows, clipped to [0, 1] (1 when the full configuration gets nothing right).
+  accuracy of the configuration / accuracy of the full configuration, base model on the
+  windows of the stream itself (pooled over its windows), clipped to [0, 1] (1 when the full
+  configuration gets nothing right).
 
 Resuming: each finished (stream, window, configuration) cell is stored as one small JSON file
 under ``OUTPUT/cells/<stream>-<key>/``, written atomically, so a stopped run restarts where it
@@ -63,7 +64,7 @@ from ekya.inference.config import InferenceConfig
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
 from ekya.models.predict import evaluate
-from ekya.profiling.costs import JobCosts
+from ekya.profiling.costs import JobCosts, measure_inference_space
 from ekya.profiling.throughput import gpu_table_path, stored_throughput_table
 from ekya.training.base_model import base_model
 from ekya.training.config import ModelSettings, RetrainConfig
@@ -128,11 +129,14 @@ class StreamRows:
         stream: stream name.
         retrain_rows: retrain.csv rows (base model and every retrained configuration).
         load: the stream's camera rate and objects per frame, over its profiled windows.
+        inference_factors: each inference configuration's accuracy relative to the full one, base model on the
+            stream's own windows (pooled).
     """
 
     stream: str
     retrain_rows: list[dict[str, Any]]
     load: StreamLoad
+    inference_factors: dict[str, float]
 
 
 def safe_file_name(name: str) -> str:
@@ -394,7 +398,9 @@ class OfflineProfiler(RetrainingStudy):
                 if best_trained is not None and best_trained[1] == best:
                     save_checkpoint(best_trained[2], store.best_model_path(k, best))
                     best_models = {k: best_trained[2]}
-        return StreamRows(stream, rows, self.source.load(windows))
+        configs = {config.name: config for config in self.inference_configs}
+        factors = {name: factor for name, (_, factor) in measure_inference_space(base, windows, configs, FULL_INFERENCE, self.device).items()}
+        return StreamRows(stream, rows, self.source.load(windows), factors)
 
     def _train_cell(
         self, stream: str, k: int, index: int, config: RetrainConfig, start: EdgeModel, windows: list[Window]
@@ -440,7 +446,8 @@ class OfflineProfiler(RetrainingStudy):
         configs = {config.name: config for config in self.inference_configs}
         inference_rows = [
             {"stream": stream.stream, "config": name, "demand_gpu": demand, "accuracy_factor": factor}
-            for stream in streams for name, (demand, factor) in self.costs.inference_table(stream.load, configs).items()
+            for stream in streams
+            for name, (demand, factor) in self.costs.inference_table(stream.load, configs, stream.inference_factors).items()
         ]
         root = write_trace(self.output, self.source.window_seconds, [s.stream for s in streams], retrain_rows, inference_rows)
         if torch.device(self.device).type == "cpu":  # a GPU's table is measured under MPS: ekya.execution.gpu.measure

@@ -104,6 +104,19 @@ def test_demand_is_camera_rate_times_sampling_rate_times_objects_per_frame_times
         assert row.demand_gpu == pytest.approx(30.0 * config.sampling_rate * objects_per_frame * seconds)
 
 
+def test_accuracy_factors_are_measured_on_each_streams_own_windows(profiled):
+    from ekya.profiling.costs import measure_inference_space
+
+    run, root = profiled
+    inference = pd.read_csv(root / "inference.csv")
+    configs = {config.name: config for config in INFERENCE}
+    for stream in ("cam0", "cam1"):
+        windows = [run.source.window(stream, k) for k in range(3)]
+        expected = measure_inference_space(run.prepare(), windows, configs, offline.FULL_INFERENCE, "cpu")
+        rows = inference[inference["stream"] == stream].set_index("config")["accuracy_factor"]
+        assert rows.to_dict() == pytest.approx({name: factor for name, (_, factor) in expected.items()})
+
+
 def test_the_same_settings_give_the_same_trace_costs_on_any_machine(profiled):
     """Cells cost what the shipped reference table says of their work, not what this machine's clock measured."""
     run, root = profiled

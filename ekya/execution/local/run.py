@@ -195,7 +195,8 @@ class LocalRun:
             retrain_accuracy=estimates.accuracy,
             inference_names=names,
             inference_demand=np.array([table[n][0] for n in names]),
-            inference_factor=np.array([table[n][1] for n in names]),
+            # The oracle sees the window's true outcomes, inference's too; estimates take the hold-out's factors.
+            inference_factor=np.array([outcomes.inference(n)[1] if self.estimation.mode == "oracle" else table[n][1] for n in names]),
         )
         return StreamProfile(believed, outcomes, {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds})
 

@@ -124,6 +124,8 @@ def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(tiny_run):
     run.prepare()
     profile = run.profile(1, "cam0")
     assert profile.overhead_gpu_seconds["profile"] == 0.0
+    for k, name in enumerate(profile.believed.inference_names):
+        assert profile.believed.inference_factor[k] == profile.outcomes.inference(name)[1]
     for k, name in enumerate(profile.believed.retrain_names):
         job = profile.outcomes.retrain(name)
         assert profile.believed.retrain_accuracy[k] == job.accuracy
