@@ -72,8 +72,9 @@ def strict(section: str, mapping: Mapping[str, Any], known: Iterable[str]) -> di
 
 
 def build_source(dataset: Mapping[str, Any]) -> StreamSource:
-    """The dataset a ``conf/dataset/*.yaml`` describes (its ``_target_``; ``name`` is not a constructor argument)."""
-    arguments = {key: value for key, value in dataset.items() if key != "name"}
+    """The dataset a ``conf/dataset/*.yaml`` describes (its ``_target_``). ``name`` goes to the sources that take one (the
+    file-backed ones, so ``dataset=urban_traffic`` names itself in messages and cache keys), not to ``synthetic``."""
+    arguments = {key: value for key, value in dataset.items() if key != "name" or _takes_name(dataset)}
     detection = arguments.get("detection") or {}
     if arguments.get("detector") == "mog2" and detection.get("classifier") is not None:
         # MOG2's boxes have no labels: a golden model labels their crops (ekya.data cannot load one).
@@ -85,6 +86,17 @@ def build_source(dataset: Mapping[str, Any]) -> StreamSource:
         if isinstance(cause, EkyaError):
             raise cause from None
         raise EkyaError(f"dataset {dataset.get('name')!r}: {cause or error}") from None
+
+
+def _takes_name(dataset: Mapping[str, Any]) -> bool:
+    """Whether the dataset's ``_target_`` class has a ``name`` constructor argument."""
+    import inspect
+
+    try:
+        target = hydra.utils.get_class(str(dataset.get("_target_")))
+    except Exception:  # a bad target is instantiate's to report
+        return False
+    return "name" in inspect.signature(target).parameters
 
 
 def build_learning_source(dataset: Mapping[str, Any], streams: int | None) -> StreamSource:

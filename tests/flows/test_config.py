@@ -111,6 +111,16 @@ def test_real_dataset_without_holdout_streams_trains_the_base_model_on_each_stre
         build_executor(compose_config(tmp_path, "dataset=video", "dataset.window_seconds=2", "dataset.min_box_pixels=8"))
 
 
+@pytest.mark.parametrize("dataset", ["urban_traffic", "urban_building", "video", "cityscapes", "waymo"])
+def test_a_file_backed_dataset_is_named_after_its_config(tmp_path, dataset):
+    from flows.config import build_source
+
+    config = compose_config(tmp_path, f"dataset={dataset}", f"dataset.root={tmp_path}/missing")
+    with pytest.raises(EkyaError, match=rf"^{dataset}: root folder .*missing does not exist"):
+        build_source(config["dataset"])
+    assert isinstance(build_source(compose_config(tmp_path)["dataset"]), SyntheticSource)  # synthetic takes no name
+
+
 def test_mog2_detection_is_labelled_by_the_golden_checkpoint_and_charged_by_labeler_detector(tmp_path, golden_checkpoint):
     from tests.data.fixtures import moving_objects_video
 
