@@ -601,7 +601,7 @@ class SyntheticSource(StreamSource):
         *,
         num_streams: int = 3,
         num_windows: int = 4,
-        window_seconds: float = 120.0,
+        window_seconds: float = 20.0,
         crops_per_window: int = 400,
         frames_per_window: int = 120,
         camera_fps: float | None = 30.0,

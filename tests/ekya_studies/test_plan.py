@@ -64,7 +64,7 @@ def test_the_uniform_variants_of_the_yaml_headers_are_run_too(plan):
     (gpus,) = [s for s in plan["studies"] if s["name"] == "gpus_sweep"]
     uniform = {(c["scheduler"]["retrain_config"], c["scheduler"]["inference_share"], c["gpus"])
                for c in gpus["configs"] if c["scheduler"]["name"] == "uniform"}
-    assert uniform == set(itertools.product(["high", "low"], [0.3, 0.5, 0.9], [1, 2, 3, 4, 6, 8]))
+    assert uniform == set(itertools.product(["high", "low"], [0.3, 0.5, 0.9], [0.25, 0.5, 1, 2, 3, 4, 6, 8]))
     (window,) = [s for s in plan["studies"] if s["name"] == "window_length"]
     assert sorted({c["executor"]["window_seconds"] for c in window["configs"]}) == [8, 17, 25, 33, 50]
     assert {c["scheduler"]["name"] for c in window["configs"]} == {"thief", "fair", "uniform"}

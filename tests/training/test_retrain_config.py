@@ -70,14 +70,15 @@ def test_bad_value_in_a_grid_names_the_config_it_lands_in():
         load_retrain_space([grid])
 
 
-def test_default_space_has_eighteen_valid_configs():
+def test_default_space_spans_the_papers_ranges():
     from pathlib import Path
 
     import yaml
 
     spec = yaml.safe_load((Path(__file__).parents[2] / "conf" / "retrain_space" / "default.yaml").read_text())
     space = load_retrain_space(spec["configs"])
-    assert len(space) == 18
-    assert {c.train_layers for c in space} == {1, 2, "all"}
-    assert len({c.hidden_size for c in space}) > 1 and len({c.subsample for c in space}) > 1
-    assert len({c.epochs for c in space}) > 1
+    assert len(space) == 29
+    assert {c.train_layers for c in space} == {1, 2, "all"}  # from the head alone to every layer
+    assert min(c.subsample for c in space) == 0.2 and max(c.subsample for c in space) == 1.0
+    assert min(c.epochs for c in space) == 2 and max(c.epochs for c in space) == 30
+    assert len({c.hidden_size for c in space}) > 1
