@@ -73,7 +73,7 @@ def test_writes_a_trace_that_loads(profiled):
     run, root = profiled
     assert run.cells_trained == run.num_cells == 2 * 2 * 2  # streams x windows 1..2 x configs
     trace = load_trace(root)
-    assert trace.streams == ["cam0", "cam1"] and trace.window_seconds == 120.0
+    assert trace.streams == ["cam0", "cam1"] and trace.window_seconds == 20.0
     assert yaml.safe_load((root / "trace.yaml").read_text()).keys() == {"window_seconds", "streams"}
     rows = trace.retrain
     base = rows[rows["config"] == "base"]
