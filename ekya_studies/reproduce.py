@@ -119,7 +119,7 @@ def run_sim_vs_local(settings: dict[str, Any], output_dir: str, run: RunConfig, 
     return write_agreement(uri, settings["experiment"], output_dir, settings["streams"], settings["windows"])
 
 
-def write_headline(plan: dict[str, Any], wall_seconds: float | None) -> bool:
+def write_headline(plan: dict[str, Any]) -> bool:
     """Write the headline file (``plan['headline']['output']``) from the newest sweeps; returns whether it changed."""
     uri, settings = plan["tracking_uri"], plan["headline"]
     frame = load_sweep(uri, settings["study"], all_sweeps=False).frame
@@ -139,7 +139,7 @@ def write_headline(plan: dict[str, Any], wall_seconds: float | None) -> bool:
     setting = (f"built-in synthetic data, {len(trace.streams)} streams x {trace.num_windows} windows of {trace.window_seconds:g} s, "
                f"{profile['model']['name']}, {len(trace.holdout_profile().names)} retraining configurations, "
                f"simulated executor over an offline-profiled trace")
-    text = headline_markdown(gain, savings, setting, settings["command"], settings["study"], agreement, wall_seconds)
+    text = headline_markdown(gain, savings, setting, settings["command"], settings["study"], agreement)
     changed = write_headline_file(settings["output"], text)
     print(f"[headline] {settings['output']} {'updated' if changed else 'unchanged'}:\n{text}", flush=True)
     return changed

@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ekya.data.cache import write_text_atomically
 from ekya_studies import reproduce as reproduction
-from ekya_studies.plan import STAGES, build_plan, check_inputs
+from ekya_studies.plan import build_plan, check_inputs
 from flows.config import build_executor, build_offline_profiler, build_scheduler
 from flows.errors import exit_on_bad_input
 from flows.profile_offline import profile_offline
@@ -78,8 +78,7 @@ def reproduce(plan_path: str, started: float | None = None) -> None:
         reproduction.run_sim_vs_local(plan["sim_vs_local"], str(Path(plan["reports"]["output_dir"]) / "sim_vs_local"),
                                    partial(logged_run, verbose=False), run_config, resolve_retrain_config)
     if "headline" in stages:
-        full = all(stage in stages for stage in STAGES)
-        reproduction.write_headline(plan, time.time() - started if full else None)
+        reproduction.write_headline(plan)
     print(f"[reproduce] done in {(time.time() - started) / 60:.1f} min", flush=True)
 
 
