@@ -4,7 +4,10 @@ Prefect starts its temporary API server (``uvicorn ... prefect.server.api.server
 process on first use and stops it at exit, but a run killed with SIGKILL left it behind,
 re-parented to init (about 200 MB each). :func:`start_temporary_server` starts it from the main
 thread with Linux's ``PR_SET_PDEATHSIG``: the kernel sends it SIGTERM when this process dies,
-however it dies. Where that is not available (not Linux), Prefect's own start is used.
+however it dies. Where that is not available (not Linux), Prefect's own start is used. The
+server's own output goes to ``temporary-server.log`` in Prefect's home (``.prefect/``), not to
+the run's console: when a run is interrupted, the server's shutdown may print a traceback of the
+request it was serving, which would bury the run's one ``interrupted:`` line.
 
 Measured on the 2-core machine under load: starting the temporary server takes 31 s the first
 time (it creates its database in .prefect/) and 11 s afterwards; a server kept running and
@@ -21,6 +24,7 @@ import signal
 import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import Any, Callable
 
 PR_SET_PDEATHSIG = 1
@@ -44,17 +48,21 @@ def _die_with(parent: int) -> Callable[[], None] | None:
 
 
 class _SubprocessDyingWithParent(types.ModuleType):
-    """``subprocess`` as Prefect's server module sees it: ``Popen`` children die with this process."""
+    """``subprocess`` as Prefect's server module sees it: ``Popen`` children die with this process, and write
+    their output to ``log`` (an open file)."""
 
-    def __init__(self, preexec: Callable[[], None]) -> None:
+    def __init__(self, preexec: Callable[[], None], log: Any) -> None:
         super().__init__("subprocess")
         self._preexec = preexec
+        self._log = log
 
     def __getattr__(self, name: str) -> Any:
         return getattr(subprocess, name)
 
     def Popen(self, *args: Any, **kwargs: Any) -> subprocess.Popen:  # noqa: N802 (subprocess's name)
         kwargs.setdefault("preexec_fn", self._preexec)
+        kwargs.setdefault("stdout", self._log)
+        kwargs.setdefault("stderr", self._log)
         return subprocess.Popen(*args, **kwargs)
 
 
@@ -66,7 +74,7 @@ def start_temporary_server() -> None:
     """
     import threading
 
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         return
@@ -79,5 +87,7 @@ def start_temporary_server() -> None:
         return
     preexec = _die_with(os.getpid())
     if preexec is not None and not isinstance(server.subprocess, _SubprocessDyingWithParent):
-        server.subprocess = _SubprocessDyingWithParent(preexec)
+        home = Path(PREFECT_HOME.value())
+        home.mkdir(parents=True, exist_ok=True)
+        server.subprocess = _SubprocessDyingWithParent(preexec, open(home / "temporary-server.log", "a+"))
     instance.start()

@@ -85,4 +85,4 @@ def test_unknown_model_and_key_are_one_line(tmp_path):
     result = cli(tmp_path, "epochs=3")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: unknown key 'epochs'; valid: base_model_dir, dataset, device"), line
+    assert line.startswith("error: unknown key 'epochs'; valid: base_model_dir, cost, dataset, device"), line
