@@ -26,7 +26,7 @@ from ekya.data.base import CLASSES, StreamSource, require_holdout, select
 from ekya.errors import EkyaError
 from ekya.execution.gpu.devices import box_gpus
 from ekya.execution.local.concurrent import ConcurrentJobs, job_mode
-from ekya.profiling.costs import JobCosts, check_cost_mode
+from ekya.profiling.costs import JobCosts
 from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
@@ -227,8 +227,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
         jobs = (ConcurrentJobs(device, str(executor["isolation"]), Path(config["paths"]["cache_dir"]) / "jobs", int(executor["torch_threads"]))
                 if job_mode(str(executor["jobs"]), device) == "concurrent" else None)
         costs = JobCosts(str(executor["cost"]), device, model.name)
-        if source.crop_resolution is not None:  # every configuration's costs are in the table, before anything trains
-            costs.check({c.name: c for c in retrain_configs}, {c.name: c for c in inference_configs}, source.crop_resolution)
+        costs.check(retrain_configs, inference_configs, source.crop_resolution)  # in the table, before anything trains
         return LocalRun(
             source,
             model,
@@ -339,12 +338,10 @@ def build_offline_profiler(config: Mapping[str, Any]) -> OfflineProfiler:
         device=config["device"],
         torch_threads=config["torch_threads"],
         progress=bool(config["progress"]),
-        cost=check_cost_mode(config["cost"], "cost"),
+        cost=str(config["cost"]),
         label_frames=check_label_frames(strict("labeler", config["labeler"], ("label_frames",))["label_frames"], source),
     )
-    if source.crop_resolution is not None:
-        profiler.costs.check({c.name: c for c in profiler.retrain_configs}, {c.name: c for c in profiler.inference_configs},
-                             source.crop_resolution)
+    profiler.costs.check(profiler.retrain_configs, profiler.inference_configs, source.crop_resolution)
     return profiler
 
 

@@ -153,7 +153,7 @@ class StreamSource(abc.ABC):
     def load(self, windows: Sequence[Window]) -> StreamLoad:
         """The :class:`StreamLoad` of a stream, read from its ``windows``: objects per frame over all their
         frames, at :attr:`camera_fps` (or, when None, at the windows' own frame rate)."""
-        frames = sum(len(np.unique(window.frame_ids)) for window in windows)
+        frames = sum(window.num_frames() for window in windows)
         crops = sum(len(window) for window in windows)
         if frames == 0:
             raise EkyaError(f"stream {windows[0].stream if windows else '?'}: its windows have no frames to read the camera load from")

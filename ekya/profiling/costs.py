@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -68,20 +68,22 @@ def check_cost_mode(mode: str, key: str = "executor.cost") -> str:
     return mode
 
 
-def measure_inference_space(model: EdgeModel, windows: list[Window], configs: dict[str, InferenceConfig], reference: InferenceConfig,
-                            device: str) -> dict[str, tuple[float, float]]:
+def pooled_inference_profile(model: EdgeModel, windows: list[Window], configs: dict[str, InferenceConfig],
+                             reference: InferenceConfig, device: str) -> dict[str, tuple[float, float]]:
     """Each inference configuration's measured seconds per processed crop and its accuracy relative to ``reference``,
-    pooled over ``windows`` (crop-weighted accuracy)."""
-    from ekya.inference.run import run_inference
+    pooled over ``windows`` (crop-weighted accuracy; :func:`ekya.inference.run.measure_inference_space` per window)."""
+    from ekya.inference.run import measure_inference_space, run_inference
 
     windows = [window for window in windows if len(window) > 0]
     if not windows:
         raise EkyaError("the hold-out windows have no crops to measure inference on")
     run_inference(model, windows[0], reference, device)  # warm-up, not timed
+    names, measured = [*configs, ""], [*configs.values(), reference]
+    per_window = [measure_inference_space(model, window, measured, device) for window in windows]  # [window][config]
     crops = np.array([len(window) for window in windows], dtype=float)
     pooled = {}
-    for name, config in {**configs, "": reference}.items():
-        results = [run_inference(model, window, config, device) for window in windows]
+    for k, name in enumerate(names):
+        results = [row[k] for row in per_window]
         seconds = sum(r.seconds_per_crop * r.processed_crops for r in results) / max(sum(r.processed_crops for r in results), 1)
         pooled[name] = (max(seconds, 1e-9), float(np.dot([r.accuracy for r in results], crops) / crops.sum()))
     full = pooled.pop("")[1]
@@ -125,13 +127,14 @@ class JobCosts:
             return {"mode": self.mode, "device": str(self.device)}
         return {"mode": "table", "table": cache_key(self.table.rows)}
 
-    def check(self, retrain_configs: dict[str, RetrainConfig], inference_configs: dict[str, InferenceConfig], resolution: int) -> None:
-        """Every configuration's costs are in the table (else one line naming the resolution and the valid ones)."""
-        if self.table is None:
+    def check(self, retrain_configs: Iterable[RetrainConfig], inference_configs: Iterable[InferenceConfig], resolution: int | None) -> None:
+        """Every configuration's costs are in the table at the crops' ``resolution`` (else one line naming the resolution
+        and the valid ones); nothing to check without a table or before the resolution is known (None)."""
+        if self.table is None or resolution is None:
             return
-        for config in retrain_configs.values():
+        for config in retrain_configs:
             self.table.training_rates(self.model_name, resolution, config.train_layers, "crop resolution")
-        for config in inference_configs.values():
+        for config in inference_configs:
             self.table.inference_seconds(self.model_name, config.resolution or resolution, f"inference config {config.name}: resolution")
 
     def prepare(self, base: EdgeModel, holdout: list[Window], retrain_configs: dict[str, RetrainConfig],
@@ -145,9 +148,9 @@ class JobCosts:
             key_fields: what else the calibration depends on (data digest, model settings), for its cache key.
         """
         resolution = int(holdout[0].images.shape[-1])
-        self.check(retrain_configs, inference_configs, resolution)
+        self.check(retrain_configs.values(), inference_configs.values(), resolution)
         if self.mode != "calibrated":
-            measured = measure_inference_space(base, holdout, inference_configs, reference, self.device)
+            measured = pooled_inference_profile(base, holdout, inference_configs, reference, self.device)
             if self.table is None:
                 self.inference_profile = measured
                 return
@@ -168,7 +171,7 @@ class JobCosts:
         else:
             calibration = {
                 "seconds_per_sample": self._calibrate_training(base, holdout[0], retrain_configs, seed),
-                "inference": measure_inference_space(base, holdout, inference_configs, reference, self.device),
+                "inference": pooled_inference_profile(base, holdout, inference_configs, reference, self.device),
             }
             write_text_atomically(path, json.dumps(calibration))
         self.seconds_per_sample = calibration["seconds_per_sample"]

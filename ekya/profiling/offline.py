@@ -64,7 +64,7 @@ from ekya.inference.config import InferenceConfig
 from ekya.models.checkpoints import load_checkpoint, save_checkpoint
 from ekya.models.factory import MODEL_NAMES, EdgeModel
 from ekya.models.predict import evaluate
-from ekya.profiling.costs import JobCosts, measure_inference_space
+from ekya.profiling.costs import JobCosts, pooled_inference_profile
 from ekya.profiling.throughput import gpu_table_path, stored_throughput_table
 from ekya.training.base_model import base_model
 from ekya.training.config import ModelSettings, RetrainConfig
@@ -326,8 +326,8 @@ class OfflineProfiler(RetrainingStudy):
 
     # -- once per run ----------------------------------------------------------------------
     def prepare_costs(self) -> None:
-        """Take (or calibrate) the jobs' costs and measure every inference configuration's accuracy factor
-        with the base model on the hold-out windows."""
+        """Take (or calibrate) the jobs' costs: training rates and inference seconds per crop (the trace's accuracy
+        factors are each stream's own, measured in :meth:`profile_stream`)."""
         base = self.prepare()
         holdout = [window for window in (self._holdout or []) if len(window) > 0]
         if not holdout:
@@ -399,7 +399,7 @@ class OfflineProfiler(RetrainingStudy):
                     save_checkpoint(best_trained[2], store.best_model_path(k, best))
                     best_models = {k: best_trained[2]}
         configs = {config.name: config for config in self.inference_configs}
-        factors = {name: factor for name, (_, factor) in measure_inference_space(base, windows, configs, FULL_INFERENCE, self.device).items()}
+        factors = {name: factor for name, (_, factor) in pooled_inference_profile(base, windows, configs, FULL_INFERENCE, self.device).items()}
         return StreamRows(stream, rows, self.source.load(windows), factors)
 
     def _train_cell(

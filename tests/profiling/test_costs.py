@@ -57,9 +57,10 @@ def test_inference_demand_follows_the_stream_load_and_the_tables_resolution(refe
 def test_a_resolution_the_table_lacks_is_refused_before_anything_trains():
     costs = JobCosts("reference", "cpu", "resnet18")
     with pytest.raises(EkyaError, match=r"inference config odd: resolution=20: .*valid resolutions: 16, 24, 32, 48, 64"):
-        costs.check(RETRAIN, {"odd": InferenceConfig("odd", 1.0, 20)}, 32)
+        costs.check(RETRAIN.values(), [InferenceConfig("odd", 1.0, 20)], 32)
     with pytest.raises(EkyaError, match=r"crop resolution=40: .*valid resolutions"):
-        costs.check(RETRAIN, INFERENCE, 40)
+        costs.check(RETRAIN.values(), INFERENCE.values(), 40)
+    costs.check(RETRAIN.values(), [InferenceConfig("odd", 1.0, 20)], None)  # the resolution is not known yet: checked when loaded
 
 
 def test_unknown_cost_modes_are_refused():

@@ -105,14 +105,14 @@ def test_demand_is_camera_rate_times_sampling_rate_times_objects_per_frame_times
 
 
 def test_accuracy_factors_are_measured_on_each_streams_own_windows(profiled):
-    from ekya.profiling.costs import measure_inference_space
+    from ekya.profiling.costs import pooled_inference_profile
 
     run, root = profiled
     inference = pd.read_csv(root / "inference.csv")
     configs = {config.name: config for config in INFERENCE}
     for stream in ("cam0", "cam1"):
         windows = [run.source.window(stream, k) for k in range(3)]
-        expected = measure_inference_space(run.prepare(), windows, configs, offline.FULL_INFERENCE, "cpu")
+        expected = pooled_inference_profile(run.prepare(), windows, configs, offline.FULL_INFERENCE, "cpu")
         rows = inference[inference["stream"] == stream].set_index("config")["accuracy_factor"]
         assert rows.to_dict() == pytest.approx({name: factor for name, (_, factor) in expected.items()})
 
