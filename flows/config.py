@@ -36,6 +36,7 @@ from ekya.execution.simulated import SimulatedRun
 from ekya.inference.config import load_inference_space
 from ekya.inference.labelers import LABELER_NAMES, GoldenCropClassifier, build_labeler
 from ekya.models.names import GOLDEN_MODEL_NAMES, MODEL_NAMES
+from ekya.profiling.correction import CORRECTIONS, AccuracyCorrection
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.profiling.throughput import scaling_table
 from ekya.profiling.trace import Trace, load_trace
@@ -122,6 +123,8 @@ def build_model_settings(model: Mapping[str, Any]) -> ModelSettings:
 MICRO_PROFILER_KEYS = ("sample_fraction", "profile_epochs", "head_profile_epochs", "layer_monotone", "validations_per_epoch",
                        "curve_family", "cost_scaling")
 PRUNING_KEYS = ("prune_every", "prune_fraction", "prune_floor")
+#: Keys of ``conf/profiler/micro.yaml`` for the study of its decisions: the audit and the online correction.
+DECISION_KEYS = ("audit", "correction", "correction_prior")
 
 
 def build_micro_profiler(profiler: Mapping[str, Any], seed: int) -> MicroProfiler:
@@ -133,15 +136,24 @@ def build_micro_profiler(profiler: Mapping[str, Any], seed: int) -> MicroProfile
 def build_estimation(profiler: Mapping[str, Any], retrain_configs: dict, stream_names: list[str], seed: int, device: str) -> Estimation:
     """How a local run estimates retraining configurations: ``conf/profiler/{micro,oracle}.yaml``."""
     name = profiler.get("name")
+    audit, correction = False, None
     if name == "micro":
-        profiler = strict("profiler", profiler, ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS))
+        profiler = strict("profiler", profiler, ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS, *DECISION_KEYS))
         pruning = (PruningSettings(int(profiler["prune_every"]), float(profiler["prune_fraction"]), int(profiler["prune_floor"]))
                    if float(profiler["prune_fraction"]) > 0 else None)
+        audit = profiler.get("audit", False)
+        choice = profiler.get("correction", "none")
+        if choice not in CORRECTIONS:
+            raise EkyaError(f"profiler.correction={choice!r}; valid: {', '.join(CORRECTIONS)}")
+        prior = profiler.get("correction_prior", 1.0)
+        correction = AccuracyCorrection(prior) if choice == "online" else None
+        if choice == "none":
+            AccuracyCorrection(prior)  # checks the prior all the same
     else:
         profiler = strict("profiler", profiler, ("name", "noise_std"))
         pruning = None
     return Estimation(str(name), build_micro_profiler(profiler, seed), retrain_configs, stream_names, pruning,
-                      float(profiler["noise_std"]), seed, device)
+                      float(profiler["noise_std"]), seed, device, audit, correction)
 
 
 def build_labeling(labeler: Mapping[str, Any], source: StreamSource) -> WindowLabeling:
@@ -353,7 +365,7 @@ def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
     gpus = config["gpus"]
     if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus <= 0:
         raise EkyaError(f"gpus must be a number > 0, got {gpus!r}")
-    profiler = strict("profiler", config["profiler"], ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS))
+    profiler = strict("profiler", config["profiler"], ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS, *DECISION_KEYS))
     return ProfilerEvaluation(
         build_learning_source(config["dataset"], config["streams"]),
         build_model_settings(config["model"]),

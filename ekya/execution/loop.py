@@ -127,6 +127,9 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     executor.commit(window, outcome.retrained)
     record = outcome_record(outcome, streams)
     record["window"] = window
+    estimation = getattr(executor, "window_record", None)  # the local executor's estimates and what they came to
+    if estimation is not None:
+        record["estimation"] = estimation(window)
     return WindowResult(window, outcome, overheads, record)
 
 

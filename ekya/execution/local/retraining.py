@@ -60,10 +60,9 @@ class Retraining:
         with self._lock:
             self._results[name] = result
 
-    def trained(self, name: str) -> TrainResult | None:
-        """The training result of ``name`` if it ran, else None (never trains)."""
-        found = self._results.get(name)
-        return found.train if found else None
+    def result(self, name: str) -> RetrainingResult | None:
+        """The result of ``name`` if it ran, else None (never trains)."""
+        return self._results.get(name)
 
 
 class LocalOutcomes:

@@ -119,6 +119,7 @@ class LocalRun:
         self.serving: dict[str, EdgeModel] = {}
         self.inference_tables: dict[str, dict[str, tuple[float, float]]] = {}  # stream -> its inference table (its load)
         self._retraining: dict[tuple[int, str], Retraining] = {}
+        self._outcomes: dict[tuple[int, str], LocalOutcomes] = {}
 
     # -- once per run -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -180,23 +181,27 @@ class LocalRun:
             result = retraining.run(name)
             return result.gpu_seconds, result.accuracy
 
+        oracle = self.estimation.mode == "oracle"
         estimates = self.estimation.estimate(
             stream, window, self.window_indices.index(window) if window in self.window_indices else 0,
             serving, labeled.training, validation, sample, full_outcome, self.costs.run_seconds,
             lambda name: self._seed(window, stream, name),
+            # The oracle sees the serving model's true accuracy on the window; estimates take it on window k-1's validation set.
+            outcomes.serving_accuracy if oracle else evaluate(serving, validation, device=self.device),
         )
+        self._outcomes[(window, stream)] = outcomes
         table = self.inference_tables[stream]
         names = tuple(sorted(table))
         believed = StreamProblem(
             name=stream,
-            serving_accuracy=evaluate(serving, validation, device=self.device),
+            serving_accuracy=estimates.serving_accuracy,
             retrain_names=estimates.names,
             retrain_gpu_seconds=estimates.gpu_seconds,
             retrain_accuracy=estimates.accuracy,
             inference_names=names,
             inference_demand=np.array([table[n][0] for n in names]),
             # The oracle sees the window's true outcomes, inference's too; estimates take the hold-out's factors.
-            inference_factor=np.array([outcomes.inference(n)[1] if self.estimation.mode == "oracle" else table[n][1] for n in names]),
+            inference_factor=np.array([outcomes.inference(n)[1] if oracle else table[n][1] for n in names]),
         )
         return StreamProfile(believed, outcomes, {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds})
 
@@ -227,15 +232,23 @@ class LocalRun:
         return outcome
 
     def commit(self, window: int, retrained: list[str | None]) -> None:
-        """Models retrained in ``window`` serve from now on; the window's training results are released."""
+        """Models retrained in ``window`` serve from now on; what the serving and retrained models really reached is
+        told to the estimation (its record, its correction); the window's training results are released."""
         for stream, config in zip(self.stream_names, retrained):
             retraining = self._retraining.pop((window, stream), None)
-            if config is not None and retraining is not None:
-                result = retraining.trained(config)
-                if result is not None:
-                    self.serving[stream] = result.model
+            result = retraining.result(config) if config is not None and retraining is not None else None
+            if result is not None:
+                self.serving[stream] = result.train.model
+            outcomes = self._outcomes.pop((window, stream), None)
+            if outcomes is not None:
+                self.estimation.observe(window, stream, outcomes.serving_accuracy, config if result is not None else None,
+                                        result.accuracy if result is not None else None)
         for key in [key for key in self._retraining if key[0] == window]:
             del self._retraining[key]
+
+    def window_record(self, window: int) -> dict[str, dict]:
+        """The window's estimation record per stream (estimates, truths where known, what was reached), for its log."""
+        return self.estimation.window_record(window)
 
     # -- resuming ---------------------------------------------------------------------------
     def _stream_inference_tables(self) -> dict[str, dict[str, tuple[float, float]]]:
@@ -246,7 +259,8 @@ class LocalRun:
 
     def save_state(self, folder: Path) -> None:
         """What carries over to the next window: each stream's serving model (one checkpoint per distinct
-        model), the configurations pruning kept, and the job costs (every random draw is seeded per window)."""
+        model), the estimation's state (kept configurations, correction), and the job costs (every random draw
+        is seeded per window)."""
         from ekya.models.checkpoints import save_checkpoint
 
         folder = Path(folder)
@@ -258,7 +272,7 @@ class LocalRun:
                 files[id(model)] = f"model-{len(files)}.pt"
                 save_checkpoint(model, folder / files[id(model)])
             serving[stream] = files[id(model)]
-        state = {"serving": serving, "kept_configs": self.estimation.kept_configs, "costs": self.costs.state()}
+        state = {"serving": serving, "estimation": self.estimation.state(), "costs": self.costs.state()}
         write_text_atomically(folder / "state.json", json.dumps(state))
 
     def load_state(self, folder: Path) -> None:
@@ -273,7 +287,7 @@ class LocalRun:
         expected = {"name": self.model.name}
         models = {name: load_checkpoint(Path(folder) / name, expected, self.device) for name in sorted(set(state["serving"].values()))}
         self.serving = {stream: models[state["serving"][stream]] for stream in self.stream_names}
-        self.estimation.kept_configs = {stream: list(state["kept_configs"][stream]) for stream in self.stream_names}
+        self.estimation.restore(state["estimation"])
         self.costs.restore(state["costs"])
         self.inference_tables = self._stream_inference_tables()
 

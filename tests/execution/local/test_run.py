@@ -124,6 +124,7 @@ def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(tiny_run):
     run.prepare()
     profile = run.profile(1, "cam0")
     assert profile.overhead_gpu_seconds["profile"] == 0.0
+    assert profile.believed.serving_accuracy == profile.outcomes.serving_accuracy  # on the window itself
     for k, name in enumerate(profile.believed.inference_names):
         assert profile.believed.inference_factor[k] == profile.outcomes.inference(name)[1]
     for k, name in enumerate(profile.believed.retrain_names):
@@ -160,11 +161,11 @@ def test_estimates_and_costs_never_train_a_model_until_a_job_starts(tiny_run):
     run.prepare()
     profile = run.profile(1, "cam0")
     retraining = run._retraining[(1, "cam0")]
-    assert all(retraining.trained(name) is None for name in run.retrain_configs)  # micro-profiling trained no full job
+    assert all(retraining.result(name) is None for name in run.retrain_configs)  # micro-profiling trained no full job
     profile.outcomes.inference("half")  # measuring an inference factor trains nothing either
-    assert all(retraining.trained(name) is None for name in run.retrain_configs)
+    assert all(retraining.result(name) is None for name in run.retrain_configs)
     run.retrain(1, "cam0", "head")
-    assert retraining.trained("head") is not None and retraining.trained("all") is None
+    assert retraining.result("head") is not None and retraining.result("all") is None
 
 
 def test_the_labeling_budget_is_the_pool_retraining_trains_on_and_pays_for(tiny_run):
@@ -216,3 +217,52 @@ def test_the_state_carries_distinct_models_once_and_what_pruning_kept(tiny_run, 
     assert restored.serving["cam0"] is restored.serving["cam1"]
     assert restored.estimation.kept_configs == {"cam0": ["head", "all"], "cam1": ["head"]}
     assert restored.costs.state() == run.costs.state()
+
+
+def test_the_audit_records_every_configurations_truth_without_changing_what_the_scheduler_sees(tiny_run):
+    plain, audited = tiny_run(), tiny_run(audit=True)
+    for run in (plain, audited):
+        run.prepare()
+    seen, audited_profile = plain.profile(1, "cam0"), audited.profile(1, "cam0")
+    assert np.array_equal(seen.believed.retrain_accuracy, audited_profile.believed.retrain_accuracy)
+    assert seen.believed.serving_accuracy == audited_profile.believed.serving_accuracy
+    assert seen.overhead_gpu_seconds == audited_profile.overhead_gpu_seconds  # the audit is not charged
+    audited.commit(1, [None, None])
+    record = audited.window_record(1)["cam0"]
+    for name, true_accuracy in zip(record["configs"], record["true_accuracy"]):
+        assert true_accuracy == audited_profile.outcomes.retrain(name).accuracy
+    assert record["serving_realized_accuracy"] == audited_profile.outcomes.serving_accuracy
+    assert record["retrained"] is None
+    assert audited.window_record(1) == {}  # released
+
+
+def test_the_online_correction_shifts_the_next_estimates_by_what_was_reached(tiny_run):
+    from ekya.profiling.correction import SERVING_FAMILY, AccuracyCorrection
+
+    plain, corrected = tiny_run(), tiny_run(correction=AccuracyCorrection(prior=1.0))
+    for run in (plain, corrected):
+        run.prepare()
+        run.profile(1, "cam0")
+        run.profile(1, "cam1")
+        run.retrain(1, "cam0", "head")
+    # window 1 is not corrected yet: nothing was observed
+    assert plain.estimation._records[(1, "cam0")]["estimated_accuracy"] == corrected.estimation._records[(1, "cam0")]["estimated_accuracy"]
+    for run in (plain, corrected):
+        run.commit(1, ["head", None])
+    record = corrected.window_record(1)["cam0"]
+    assert record["retrained"] == "head" and "retrained_realized_accuracy" in record
+    head_residual = record["retrained_realized_accuracy"] - record["profiled_accuracy"][record["configs"].index("head")]
+    serving_residual = record["serving_realized_accuracy"] - record["serving_profiled_accuracy"]
+    offsets = corrected.estimation.correction
+    stream_offset = (head_residual + serving_residual) / 3
+    assert offsets.offset("cam0", "layers=1") == pytest.approx((head_residual + stream_offset) / 2)
+    assert offsets.offset("cam0", SERVING_FAMILY) == pytest.approx((serving_residual + stream_offset) / 2)
+    before, after = plain.profile(2, "cam0").believed, corrected.profile(2, "cam0").believed
+    expected = np.clip(before.retrain_accuracy + [offsets.offset("cam0", f"layers={plain.retrain_configs[n].train_layers}")
+                                                  for n in before.retrain_names], 0, 1)
+    assert after.retrain_accuracy == pytest.approx(expected)
+    assert after.serving_accuracy == pytest.approx(np.clip(before.serving_accuracy + offsets.offset("cam0", SERVING_FAMILY), 0, 1))
+    state = corrected.estimation.state()
+    again = tiny_run(correction=AccuracyCorrection(prior=1.0))
+    again.estimation.restore(state)
+    assert again.estimation.correction.offset("cam0", "layers=1") == offsets.offset("cam0", "layers=1")
