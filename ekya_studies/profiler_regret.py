@@ -172,11 +172,14 @@ def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
     lines += ["## Regret against the oracle", "",
               "Regret = the oracle's mean accuracy minus the variant's, in accuracy points (same seed, same windows); "
               "positive: accuracy lost to estimation.", ""]
-    header = ["variant", "mean accuracy (%)", *[f"regret seed {s}" for s in seeds], "mean regret", "worst window"]
-    rows = [(r["variant"], f"{100 * r['accuracy']:.2f}", *[_points(r.get(f"regret_seed_{s}", np.nan), True) for s in seeds],
-             _points(r["regret_points"], True), _points(r["worst_window_regret_points"], True)) for _, r in summary.iterrows()]
-    lines += [markdown_table(header, rows), ""]
-    by_window = per_window_regret(table)
+    if not len(table):
+        lines += [f"No finished {REFERENCE_VARIANT} run: regret is not measured.", ""]
+    else:
+        header = ["variant", "mean accuracy (%)", *[f"regret seed {s}" for s in seeds], "mean regret", "worst window"]
+        rows = [(r["variant"], f"{100 * r['accuracy']:.2f}", *[_points(r.get(f"regret_seed_{s}", np.nan), True) for s in seeds],
+                 _points(r["regret_points"], True), _points(r["worst_window_regret_points"], True)) for _, r in summary.iterrows()]
+        lines += [markdown_table(header, rows), ""]
+    by_window = per_window_regret(table) if len(table) else pd.DataFrame()
     if len(by_window):
         lines += ["Regret per window (mean over seeds, accuracy points):", "",
                   markdown_table(["variant", *[f"window {w}" for w in by_window.columns]],
@@ -190,7 +193,7 @@ def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
                                           for s in seeds]) for variant, found in accuracy.items()]), ""]
     errors = chained_errors([run for run in runs if run.variant != REFERENCE_VARIANT and any(
         "true_accuracy" in record for streams in run.estimation.values() for record in streams.values())])
-    if len(errors):
+    if len(errors[errors["kind"] == "config"]):
         chained = chained_summary(errors)
         lines += ["## Chained fidelity (audited micro runs)", "",
                   "Every window starts from the model the loop really serves; each configuration is also retrained fully "
@@ -223,7 +226,7 @@ def regret_figure(job: str, runs: Sequence[RegretRun]):
         left.plot(windows, means, marker="o", label=variant)
     left.set(xlabel="Retraining window", ylabel="Mean inference accuracy (%)", title=f"{job}: accuracy (mean over seeds)")
     left.legend()
-    by_window = per_window_regret(table)
+    by_window = per_window_regret(table) if len(table) else pd.DataFrame()
     others = [v for v in by_window.index if v != REFERENCE_VARIANT]
     width = 0.8 / max(1, len(others))
     for k, variant in enumerate(others):
@@ -296,8 +299,8 @@ def write_regret(tracking_uri: str, experiment: str, job: str, parent_run_id: st
     """``summary.md``, ``regret.csv``, ``chained_errors.csv`` and the figures of one job, in ``output_dir`` and logged
     to its sweep's parent run (with the regret of each variant as metrics)."""
     runs = load_regret_runs(tracking_uri, experiment, parent_run_id)
-    if not any(run.variant == REFERENCE_VARIANT for run in runs):
-        raise EkyaError(f"job {job}: sweep {parent_run_id} has no finished {REFERENCE_VARIANT} run to measure regret against")
+    if not runs:
+        raise EkyaError(f"job {job}: sweep {parent_run_id} has no finished run")
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     table = regret_table(runs)
@@ -334,7 +337,7 @@ def build_regret_plan(options: dict[str, Any]) -> dict[str, Any]:
 
     Raises:
         EkyaError: no job, no oracle variant, a job or variant that is not a list of overrides, seeds that are not
-            distinct ints, an unknown ``run_jobs`` entry, or a point Hydra cannot compose.
+            distinct ints, an unknown ``run_jobs`` or ``run_variants`` entry, or a point Hydra cannot compose.
     """
     from ekya_studies.plan import compose_points
 
@@ -354,11 +357,15 @@ def build_regret_plan(options: dict[str, Any]) -> dict[str, Any]:
     unknown = [name for name in chosen if name not in jobs]
     if unknown:
         raise EkyaError(f"run_jobs: unknown job(s) {', '.join(map(str, unknown))}; valid: {', '.join(jobs)}")
+    run_variants = options.get("run_variants") or list(variants)
+    unknown = [name for name in run_variants if name not in variants]
+    if unknown:
+        raise EkyaError(f"run_variants: unknown variant(s) {', '.join(map(str, unknown))}; valid: {', '.join(variants)}")
     common = ["executor=local", f"tracking.uri={options['tracking']['uri']}", f"tracking.experiment={options['tracking']['experiment']}",
               f"paths.cache_dir={options['paths']['cache_dir']}", f"paths.data_dir={options['paths']['data_dir']}", "resume=true"]
     planned = []
     for job in chosen:
-        labels = [(variant, seed) for variant in variants for seed in seeds]
+        labels = [(variant, seed) for variant in variants if variant in run_variants for seed in seeds]
         configs = compose_points([*common, *jobs[job]], [[*variants[variant], f"seed={seed}"] for variant, seed in labels], f"job {job}")
         planned.append({
             "name": job, "sweep_dir": str(Path(options["sweeps_dir"]) / job), "output_dir": str(Path(options["output_dir"]) / job),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
+
 from ekya.execution.timeline import WindowOutcome
 
 
@@ -34,4 +36,28 @@ def window_metrics(outcome: WindowOutcome, stream_names: list[str], overhead_gpu
     for name, accuracy, estimate in zip(stream_names, outcome.accuracy, outcome.estimated_accuracy):
         metrics[f"accuracy/{name}"] = accuracy
         metrics[f"estimated_accuracy/{name}"] = estimate
+    return metrics
+
+
+def estimation_metrics(records: Mapping[str, Mapping]) -> dict[str, float]:
+    """MLflow metrics of one window's estimation records (the local executor's, by stream), in accuracy points.
+
+    ``estimation/serving_error_points``: mean over streams of the serving model's estimated minus reached
+    accuracy; ``estimation/retrained_error_points``: the same for the retrained models that took over (absent
+    when none did); ``estimation/audit_abs_error_median_points`` (``profiler.audit``): median absolute error of
+    every configuration's estimate against fully retraining it.
+    """
+    serving = [r["serving_estimated_accuracy"] - r["serving_realized_accuracy"] for r in records.values()
+               if "serving_realized_accuracy" in r]
+    retrained = [r["estimated_accuracy"][r["configs"].index(r["retrained"])] - r["retrained_realized_accuracy"]
+                 for r in records.values() if r.get("retrained") is not None and "retrained_realized_accuracy" in r]
+    audited = [estimate - truth for r in records.values() if "true_accuracy" in r
+               for estimate, truth in zip(r["estimated_accuracy"], r["true_accuracy"])]
+    metrics = {}
+    if serving:
+        metrics["estimation/serving_error_points"] = 100 * float(np.mean(serving))
+    if retrained:
+        metrics["estimation/retrained_error_points"] = 100 * float(np.mean(retrained))
+    if audited:
+        metrics["estimation/audit_abs_error_median_points"] = 100 * float(np.median(np.abs(audited)))
     return metrics

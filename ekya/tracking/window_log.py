@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from ekya.data.class_mix import plot_class_mix
 from ekya.execution.loop import WindowExecutor, WindowResult
 from ekya.scheduling.base import Scheduler
-from ekya.tracking.metrics import window_metrics
+from ekya.tracking.metrics import estimation_metrics, window_metrics
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya.tracking.plots import accuracy_figure, allocation_figure
 
@@ -77,7 +77,9 @@ class WindowLog:
                   f"({len(results)} finished window(s) restored from its checkpoint)", flush=True)
 
     def _log_metrics(self, result: WindowResult) -> None:
-        self.logger.log_metrics(window_metrics(result.outcome, self.executor.stream_names, result.overheads), step=result.window)
+        metrics = window_metrics(result.outcome, self.executor.stream_names, result.overheads)
+        metrics.update(estimation_metrics(result.record.get("estimation") or {}))
+        self.logger.log_metrics(metrics, step=result.window)
 
     def _log_record(self, result: WindowResult) -> None:
         self.logger.log_json(f"windows/{result.window}/schedule.json", result.record)

@@ -36,10 +36,12 @@ def test_the_plan_runs_every_variant_at_every_seed_of_each_job_and_resumes(tmp_p
     for point in job["points"]:
         config = point["config"]
         assert config["executor"]["name"] == "local" and config["resume"] is True and config["seed"] == point["seed"]
-        assert config["dataset"]["num_streams"] == 6 and config["gpus"] == 0.5
+        assert config["dataset"]["num_streams"] == 4 and config["gpus"] == 0.5
         assert config["tracking"]["experiment"] == "profiler_regret"
     micro, corrected, oracle = (job["points"][k]["config"]["profiler"] for k in (0, 2, 4))
     assert micro["audit"] is True and corrected["correction"] == "online" and oracle["name"] == "oracle"
+    (job,) = plan(tmp_path, {**options, "run_variants": ["micro_corrected"]})["jobs"]
+    assert [(p["variant"], p["seed"]) for p in job["points"]] == [("micro_corrected", 1), ("micro_corrected", 2)]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -48,6 +50,7 @@ def test_the_plan_runs_every_variant_at_every_seed_of_each_job_and_resumes(tmp_p
     ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct ints"),
     ({"run_jobs": ["nosuch"]}, "run_jobs: unknown job(s) nosuch; valid: make_run, paper_regime"),
     ({"jobs": {"bad": "gpus=2"}}, "jobs.bad must be a list of overrides"),
+    ({"run_variants": ["nosuch"]}, "run_variants: unknown variant(s) nosuch; valid: micro, micro_corrected, oracle"),
 ])
 def test_bad_plans_are_refused(tmp_path, change, message):
     options = {**regret_options(tmp_path), **change}
