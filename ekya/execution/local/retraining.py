@@ -64,6 +64,12 @@ class Retraining:
         """The result of ``name`` if it ran, else None (never trains)."""
         return self._results.get(name)
 
+    def release(self) -> None:
+        """Drop every result (their trained models), once the window is committed: what the window loop's task runner
+        still holds of the window (its profiles) then no longer keeps the models alive."""
+        with self._lock:
+            self._results.clear()
+
 
 class LocalOutcomes:
     """What really happens for one stream in a window of the local executor.

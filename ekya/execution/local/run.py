@@ -243,8 +243,10 @@ class LocalRun:
             if outcomes is not None:
                 self.estimation.observe(window, stream, outcomes.serving_accuracy, config if result is not None else None,
                                         result.accuracy if result is not None else None)
+            if retraining is not None:
+                retraining.release()
         for key in [key for key in self._retraining if key[0] == window]:
-            del self._retraining[key]
+            self._retraining.pop(key).release()
 
     def window_record(self, window: int) -> dict[str, dict]:
         """The window's estimation record per stream (estimates, truths where known, what was reached), for its log."""

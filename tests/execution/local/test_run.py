@@ -266,3 +266,16 @@ def test_the_online_correction_shifts_the_next_estimates_by_what_was_reached(tin
     again = tiny_run(correction=AccuracyCorrection(prior=1.0))
     again.estimation.restore(state)
     assert again.estimation.correction.offset("cam0", "layers=1") == offsets.offset("cam0", "layers=1")
+
+
+def test_a_committed_window_releases_its_trained_models_but_serves_the_chosen_one(tiny_run):
+    run = tiny_run(mode="oracle")
+    run.prepare()
+    profile = run.profile(1, "cam0")
+    run.profile(1, "cam1")
+    head = profile.outcomes._retraining.run("head")
+    assert profile.outcomes._retraining.result("all") is not None  # the oracle trained every configuration
+    run.commit(1, ["head", None])
+    assert run.serving["cam0"] is head.train.model
+    # What still refers to the window's profile (a task runner's results) no longer keeps its models alive.
+    assert all(profile.outcomes._retraining.result(name) is None for name in run.retrain_configs)
