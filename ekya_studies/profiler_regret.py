@@ -19,6 +19,7 @@ Accuracies are fractions in [0, 1] inside; tables print them in % and errors in 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,9 @@ def chained_figure(job: str, errors: pd.DataFrame):
 
 # -- reading back and writing ----------------------------------------------------------------------
 def _estimation_records(client: MlflowClient, run_id: str, windows: Iterable[int]) -> dict[int, dict[str, dict]]:
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
+    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"  # a bar per small file would drown the report's output
     records = {}
     with tempfile.TemporaryDirectory() as folder:
         for window in windows:
