@@ -6,7 +6,7 @@ retraining configuration, with the configuration's epochs overridden to each val
 
 * **The estimate.** Exactly what the local executor does (:meth:`ekya.execution.local.LocalRun.profile`):
   ``MicroProfiler.split(labels of window k-1, k, stream index)`` gives the validation set
-  (20% of window ``k-1``) and the profiling sample (drawn from the rest); configurations
+  (``profiler.validation_size`` crops of window ``k-1``; by default 20% of it) and the profiling sample (drawn from the rest); configurations
   sharing (train_layers, hidden_size, batch_size, learning_rate) share one profiling run; the
   curve fit and the cost model give accuracy and GPU-seconds.
 * **The truth.** The configuration trained fully (its subsample, the overridden epochs) on the
@@ -302,15 +302,15 @@ def error_figure(table: pd.DataFrame):
 
 # -- measuring --------------------------------------------------------------------------------
 def check_epochs(epochs: Sequence[int]) -> list[int]:
-    """The epochs settings as distinct ints >= 1, in the order given."""
+    """The epochs settings: a non-empty, strictly increasing list of ints >= 1."""
     values = list(epochs) if isinstance(epochs, (list, tuple)) else None
     if not values:
         raise EkyaError(f"epochs must be a non-empty list of ints >= 1 (e.g. [5, 15, 30]), got {epochs!r}")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise EkyaError(f"epochs must be ints >= 1, got {value!r} in {values}")
-    if len(set(values)) != len(values):
-        raise EkyaError(f"epochs settings must be distinct, got {values}")
+    if any(later <= earlier for earlier, later in zip(values, values[1:])):
+        raise EkyaError(f"epochs must be strictly increasing (e.g. [5, 15, 30]), got {values}")
     return values
 
 
@@ -423,6 +423,7 @@ class ProfilerEvaluation(RetrainingStudy):
             "model": vars(self.model),
             "seed": self.seed,
             "split_seed": self.profiler.seed,
+            "validation_size": self.profiler.validation_size,
             "device": str(self.device),
         })
         return _CellStore(self.output / safe_file_name(stream) / f"w{current.index}-{key}")

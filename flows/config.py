@@ -121,7 +121,7 @@ def build_model_settings(model: Mapping[str, Any]) -> ModelSettings:
 
 
 MICRO_PROFILER_KEYS = ("sample_fraction", "profile_epochs", "head_profile_epochs", "layer_monotone", "validations_per_epoch",
-                       "curve_family", "cost_scaling")
+                       "curve_family", "cost_scaling", "validation_size")
 PRUNING_KEYS = ("prune_every", "prune_fraction", "prune_floor")
 #: Keys of ``conf/profiler/micro.yaml`` for the study of its decisions: the audit and the online correction.
 DECISION_KEYS = ("audit", "correction", "correction_prior")
@@ -131,6 +131,13 @@ def build_micro_profiler(profiler: Mapping[str, Any], seed: int) -> MicroProfile
     """The micro-profiler of ``conf/profiler/micro.yaml`` (``oracle`` has no profiler keys: the defaults split its validation set)."""
     options = {key: profiler[key] for key in MICRO_PROFILER_KEYS if key in profiler}
     return MicroProfiler(seed=int(seed), **options)
+
+
+def check_profiler_fits(profiler: MicroProfiler, source: StreamSource) -> None:
+    """Refuse a validation set and profiling sample that cannot fit in the dataset's windows, where the dataset
+    fixes their size (else each window checks it when it is split)."""
+    if source.crops_per_window is not None:
+        profiler.split_sizes(source.crops_per_window, f"a window (dataset.crops_per_window={source.crops_per_window})")
 
 
 def build_estimation(profiler: Mapping[str, Any], retrain_configs: dict, stream_names: list[str], seed: int, device: str) -> Estimation:
@@ -234,6 +241,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             raise EkyaError(f"stream {fewest!r} has {source.num_windows(fewest)} window(s) to stream; continuous learning "
                             f"needs at least 2: {source.more_windows_hint()}")
         estimation = build_estimation(config["profiler"], {c.name: c for c in retrain_configs}, stream_names, seed, device)
+        check_profiler_fits(estimation.profiler, source)
         settings = window_settings(config, source.window_seconds, throughput_scaling(config, device))
         inference_configs = load_inference_space(config["inference_space"]["configs"])
         jobs = (ConcurrentJobs(device, str(executor["isolation"]), Path(config["paths"]["cache_dir"]) / "jobs", int(executor["torch_threads"]))
@@ -366,11 +374,14 @@ def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
     if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus <= 0:
         raise EkyaError(f"gpus must be a number > 0, got {gpus!r}")
     profiler = strict("profiler", config["profiler"], ("name", "noise_std", *MICRO_PROFILER_KEYS, *PRUNING_KEYS, *DECISION_KEYS))
+    micro_profiler = build_micro_profiler(profiler, config["seed"])
+    source = build_learning_source(config["dataset"], config["streams"])
+    check_profiler_fits(micro_profiler, source)
     return ProfilerEvaluation(
-        build_learning_source(config["dataset"], config["streams"]),
+        source,
         build_model_settings(config["model"]),
         load_retrain_space(config["retrain_space"]["configs"]),
-        build_micro_profiler(profiler, config["seed"]),
+        micro_profiler,
         epochs,
         config["output"],
         seed=config["seed"],

@@ -145,6 +145,8 @@ class StreamSource(abc.ABC):
         self.crop_resolution: int | None = None
         #: Frames each window holds, when the dataset says (None: unknown until loaded).
         self.frames_per_window: int | None = None
+        #: Crops each window holds, when the dataset fixes it (None: unknown until loaded).
+        self.crops_per_window: int | None = None
 
     def frame_rate(self, stream: str) -> float | None:
         """The camera frame rate of ``stream``, Hz; None: the rate of the frames its windows hold."""

@@ -629,6 +629,7 @@ class SyntheticSource(StreamSource):
         }
         self.crop_resolution = self.parameters["resolution"]
         self.frames_per_window = self.parameters["frames_per_window"]
+        self.crops_per_window = self.parameters["crops_per_window"]
         self.cache = ArrayCache(cache_dir) if cache_dir is not None else None
         self._camera_names = [f"cam{i}" for i in range(num_streams)]
         self._holdout_names = [f"holdout{i}" for i in range(holdout_streams)]

@@ -179,28 +179,34 @@ class MicroProfiler:
         cost_scaling: how a profiled epoch's seconds scale to the configuration's data:
             ``"steps"`` (optimizer steps, ``ceil(samples / batch_size)``, for configurations with
             a ``batch_size``) or ``"samples"`` (see :meth:`CostModel.from_measurement`).
+        validation_size: crops of a window the profiler validates on, an int >= 1 (the paper's
+            regime: a labeled pool of thousands of crops and a validation set of fixed size);
+            None: :data:`VALIDATION_FRACTION` of the window.
     """
 
     def __init__(
         self, sample_fraction: float = 0.1, profile_epochs: int = 5, seed: int = 0, curve_family: str = DEFAULT_FAMILY,
         validations_per_epoch: int = 1, head_profile_epochs: int | None = None, layer_monotone: bool = True,
-        cost_scaling: str = "steps",
+        cost_scaling: str = "steps", validation_size: int | None = None,
     ) -> None:
-        if not (np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
-            raise EkyaError(f"profiler sample_fraction must be in (0, 1], got {sample_fraction!r}")
-        if int(profile_epochs) != profile_epochs or profile_epochs < 1:
-            raise EkyaError(f"profiler profile_epochs must be an integer >= 1, got {profile_epochs!r}")
-        if isinstance(validations_per_epoch, bool) or int(validations_per_epoch) != validations_per_epoch or validations_per_epoch < 1:
-            raise EkyaError(f"profiler validations_per_epoch must be an integer >= 1, got {validations_per_epoch!r}")
-        if head_profile_epochs is not None and (
-                isinstance(head_profile_epochs, bool) or int(head_profile_epochs) != head_profile_epochs or head_profile_epochs < 1):
-            raise EkyaError(f"profiler head_profile_epochs must be an integer >= 1 or null, got {head_profile_epochs!r}")
+        if isinstance(sample_fraction, bool) or not isinstance(sample_fraction, (int, float)) or not (
+                np.isfinite(sample_fraction) and 0 < sample_fraction <= 1):
+            raise EkyaError(f"profiler.sample_fraction must be a fraction in (0, 1], got {sample_fraction!r}")
+        if not _is_count(profile_epochs):
+            raise EkyaError(f"profiler.profile_epochs must be an integer >= 1, got {profile_epochs!r}")
+        if not _is_count(validations_per_epoch):
+            raise EkyaError(f"profiler.validations_per_epoch must be an integer >= 1, got {validations_per_epoch!r}")
+        if head_profile_epochs is not None and not _is_count(head_profile_epochs):
+            raise EkyaError(f"profiler.head_profile_epochs must be an integer >= 1 or null, got {head_profile_epochs!r}")
+        if validation_size is not None and not _is_count(validation_size):
+            raise EkyaError(f"profiler.validation_size must be an integer >= 1 (crops) or null, got {validation_size!r}")
         if curve_family not in FAMILIES:
-            raise EkyaError(f"unknown accuracy-curve family {curve_family!r}; valid: {sorted(FAMILIES)}")
+            raise EkyaError(f"unknown accuracy-curve family profiler.curve_family={curve_family!r}; valid: {', '.join(sorted(FAMILIES))}")
         if not isinstance(layer_monotone, bool):
-            raise EkyaError(f"profiler layer_monotone must be true or false, got {layer_monotone!r}")
+            raise EkyaError(f"profiler.layer_monotone must be true or false, got {layer_monotone!r}")
         if cost_scaling not in COST_SCALINGS:
-            raise EkyaError(f"unknown profiler cost_scaling {cost_scaling!r}; valid: {', '.join(COST_SCALINGS)}")
+            raise EkyaError(f"unknown profiler.cost_scaling {cost_scaling!r}; valid: {', '.join(COST_SCALINGS)}")
+        self.validation_size = None if validation_size is None else int(validation_size)
         self.layer_monotone = layer_monotone
         self.cost_scaling = cost_scaling
         self.sample_fraction = float(sample_fraction)
@@ -219,15 +225,39 @@ class MicroProfiler:
         size = int(round(self.sample_fraction * window_num_samples))
         if size < 1:
             raise EkyaError(
-                f"profiling sample is empty: {self.sample_fraction:g} of {window_num_samples} labeled samples rounds to 0"
+                f"profiling sample is empty: profiler.sample_fraction={self.sample_fraction:g} of {window_num_samples} "
+                "labeled samples rounds to 0"
             )
         return size
+
+    def split_sizes(self, window_num_samples: int, window: str = "a window") -> tuple[int, int]:
+        """``(validation size, profiling-sample size)`` for a window of ``window_num_samples`` labeled crops.
+
+        Raises:
+            EkyaError: the two do not fit in the window (the message names the keys to change).
+        """
+        size = self.sample_size(window_num_samples)
+        if self.validation_size is None:
+            validation_size = max(1, int(window_num_samples * VALIDATION_FRACTION))
+            if validation_size + size > window_num_samples:
+                raise EkyaError(
+                    f"{window} has {window_num_samples} labeled crops: too few for a validation set of {validation_size} "
+                    f"and a profiling sample of {size} (lower profiler.sample_fraction)"
+                )
+            return validation_size, size
+        if self.validation_size + size > window_num_samples:
+            raise EkyaError(
+                f"profiler.validation_size={self.validation_size} and a profiling sample of {size} "
+                f"(profiler.sample_fraction={self.sample_fraction:g}) do not fit in {window} of {window_num_samples} "
+                f"labeled crops; valid: validation_size <= {window_num_samples - size}"
+            )
+        return self.validation_size, size
 
     def split(self, labels: np.ndarray, window_index: int, stream_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``(validation, sample)``: sorted indices of a window's ``labels`` the profiler validates and trains on.
 
-        The validation set is :data:`VALIDATION_FRACTION` of the window (at least one crop),
-        drawn first, seeded with ``[seed, stream_index, window_index]``; the profiling sample
+        The validation set is ``validation_size`` crops (None: :data:`VALIDATION_FRACTION` of
+        the window, at least one crop), drawn first, seeded with ``[seed, stream_index, window_index]``; the profiling sample
         is ``sample_fraction`` of the window drawn from the rest, seeded with ``[seed,
         window_index]``. The two never overlap, and the validation set does not depend on the
         profiler's settings (so a study of them can keep one reference).
@@ -241,13 +271,7 @@ class MicroProfiler:
             EkyaError: the window is too small for both, or the sample is empty.
         """
         labels = np.asarray(labels)
-        validation_size = max(1, int(len(labels) * VALIDATION_FRACTION))
-        size = self.sample_size(len(labels))
-        if validation_size + size > len(labels):
-            raise EkyaError(
-                f"window {window_index} has {len(labels)} labeled crops: too few for a validation set of {validation_size} "
-                f"and a profiling sample of {size} (lower the profiler's sample_fraction)"
-            )
+        validation_size, size = self.split_sizes(len(labels), f"window {window_index}")
         everything = np.arange(len(labels))
         rng = np.random.default_rng([self.seed, stream_index, window_index])
         validation = cover_classes(rng.choice(len(labels), size=validation_size, replace=False), everything, labels, rng,
@@ -336,6 +360,12 @@ class MicroProfiler:
             lifted = monotone_in_layers(configs, [estimate.accuracy for estimate in estimates], headroom)
             estimates = [replace(estimate, accuracy=accuracy) for estimate, accuracy in zip(estimates, lifted)]
         return estimates
+
+
+def _is_count(value: Any) -> bool:
+    """Whether ``value`` is a whole number >= 1 (not a bool)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer)) and np.isfinite(value)
+            and int(value) == value and value >= 1)
 
 
 def _layer_rank(train_layers: Any) -> float:

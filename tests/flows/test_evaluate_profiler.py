@@ -83,12 +83,21 @@ def test_flow_logs_one_run_and_prints_the_targets(tmp_path, capsys):
     assert "median |error| vs full retraining, points" in printed and ">= 100" in printed
 
 
-@pytest.mark.parametrize("epochs", ["[]", "[0]", "[5,-1]"])
-def test_bad_epochs_are_refused_before_anything_runs(tmp_path, epochs):
-    config = compose_evaluation_config(tmp_path, f"epochs={epochs}")
-    with pytest.raises(EkyaError, match="epochs"):
+@pytest.mark.parametrize("override, message", [
+    ("epochs=[]", "epochs must be a non-empty list"), ("epochs=[0]", "epochs must be ints >= 1"),
+    ("epochs=[5,-1]", "epochs must be ints >= 1"), ("epochs=[15,5]", "epochs must be strictly increasing"),
+    ("epochs=[5,5]", "epochs must be strictly increasing"),
+    ("profiler.sample_fraction=0", r"profiler.sample_fraction must be a fraction in \(0, 1\]"),
+    ("profiler.sample_fraction=1.5", r"profiler.sample_fraction must be a fraction in \(0, 1\]"),
+    ("profiler.validation_size=0", "profiler.validation_size must be an integer >= 1"),
+    # 60-crop windows, a sample of half of them: at most 30 crops are left to validate on.
+    ("profiler.validation_size=31", r"profiler.validation_size=31 .*dataset.crops_per_window=60.*valid: validation_size <= 30"),
+])
+def test_bad_input_is_refused_before_anything_runs(tmp_path, override, message):
+    config = compose_evaluation_config(tmp_path, override)
+    with pytest.raises(EkyaError, match=message):
         build_profiler_evaluation(config)
-    assert not (tmp_path / "mlruns").exists()
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "cache").exists()
 
 
 def test_bad_gpus_and_windows_are_refused(tmp_path):
@@ -101,10 +110,10 @@ def test_bad_gpus_and_windows_are_refused(tmp_path):
 def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "flows.evaluate_profiler", f"paths.cache_dir={tmp_path}/cache",
-         f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"hydra.run.dir={tmp_path}/outputs", "epochs=[0]"],
+         f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"hydra.run.dir={tmp_path}/outputs", "epochs=[5,3]"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, env=dict(os.environ, HYDRA_FULL_ERROR="0"), timeout=300,
     )
     assert result.returncode == 2, result.stderr
-    assert "error: epochs must be ints >= 1, got 0 in [0]" in result.stderr
+    assert result.stderr.strip() == "error: epochs must be strictly increasing (e.g. [5, 15, 30]), got [5, 3]"
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "mlruns").exists()

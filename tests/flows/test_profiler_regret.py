@@ -66,6 +66,9 @@ def test_bad_plans_are_refused(tmp_path, change, message):
     ("flows.window_loop", "profiler.correction=sometimes", "profiler.correction='sometimes'; valid: none, online"),
     ("flows.window_loop", "profiler.correction_prior=0", "profiler.correction_prior must be a number of observations > 0"),
     ("flows.window_loop", "profiler.audit=maybe", "profiler.audit must be true or false"),
+    ("flows.window_loop", "profiler.validation_size=361",
+     "profiler.validation_size=361 and a profiling sample of 40 (profiler.sample_fraction=0.1) do not fit in a window "
+     "(dataset.crops_per_window=400) of 400 labeled crops; valid: validation_size <= 360"),
 ])
 def test_the_command_line_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, module, argument, message):
     result = subprocess.run(

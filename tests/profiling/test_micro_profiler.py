@@ -154,11 +154,24 @@ def test_split_is_uniform_unless_a_class_is_missed():
 @pytest.mark.parametrize(
     "kwargs", [{"sample_fraction": 0.0}, {"sample_fraction": 1.5}, {"profile_epochs": 0}, {"curve_family": "cubic"},
                {"validations_per_epoch": 0}, {"head_profile_epochs": 0}, {"head_profile_epochs": True},
-               {"head_profile_epochs": 2.5}, {"layer_monotone": "yes"}, {"cost_scaling": "flops"}]
+               {"head_profile_epochs": 2.5}, {"layer_monotone": "yes"}, {"cost_scaling": "flops"},
+               {"validation_size": 0}, {"validation_size": 2.5}, {"validation_size": True}, {"sample_fraction": "0.1"}]
 )
-def test_bad_profiler_settings_raise(kwargs):
-    with pytest.raises(EkyaError):
+def test_bad_profiler_settings_raise_naming_the_key(kwargs):
+    [key] = kwargs
+    with pytest.raises(EkyaError, match=rf"profiler\.{key}"):
         MicroProfiler(**kwargs)
+
+
+def test_a_fixed_validation_size_is_held_out_whatever_the_window():
+    labels = np.arange(3000) % 6
+    profiler = MicroProfiler(sample_fraction=0.1, seed=4, validation_size=200)
+    validation, sample = profiler.split(labels, window_index=2, stream_index=1)
+    assert len(validation) == 200 and len(sample) == 300 and not np.intersect1d(validation, sample).size
+    assert profiler.split_sizes(1000) == (200, 100)
+    assert MicroProfiler(sample_fraction=0.1).split_sizes(1000) == (200, 100)  # default: 20% of the window
+    with pytest.raises(EkyaError, match=r"profiler.validation_size=200 .* window 0 of 210 labeled crops; valid: validation_size <= 189"):
+        profiler.split(labels[:210], 0)
 
 
 def test_bad_configs_raise():
