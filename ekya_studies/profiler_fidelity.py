@@ -28,7 +28,10 @@ retraining configuration, with the configuration's epochs overridden to each val
   always start from the same model.
 * **Costs.** Measured seconds with the whole device (GPU-seconds at 100% of one GPU; on a
   CPU, CPU-seconds), no calibration: a full training costs its ``compute_seconds`` (frozen
-  layers once, then the epochs); a profiling run costs the same plus its validation.
+  layers once, then the epochs); a profiling run costs the same plus its validation, less the
+  frozen-layer passes it reused: the profiling runs of one frozen depth share the pass of the
+  sample and of the validation set (:class:`~ekya.training.retrain.FrozenPasses`), as in the
+  local executor.
 
 Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = the profiler
 is optimistic. The paper's error target is checked against ``accuracy_holdout`` (the profiler
@@ -71,7 +74,7 @@ from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
 from ekya.profiling.offline import RetrainingStudy, safe_file_name
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import retrain
+from ekya.training.retrain import FrozenPasses, retrain
 
 #: Columns of the error table, one row per (stream, window, configuration, epochs).
 #: Accuracies are fractions in [0, 1]; errors are accuracy points (estimated - true);
@@ -451,27 +454,29 @@ class ProfilerEvaluation(RetrainingStudy):
         for k in range(1, len(windows)):
             split = self._split(stream, k, windows[k - 1])
             store = self._store(stream, windows[k - 1], windows[k])
+            passes = FrozenPasses(base, split.sample, split.holdout)
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 index = index_of[config.name]
                 identity = {"probe": _profile_key(config), "index": index, "epochs": epochs, "sample_fraction": sample_fraction,
-                            "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed}
+                            "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed, "shared_passes": True}
                 cell = store.load("profile", config.name, identity)
                 if cell is None:
                     probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
                                           config.batch_size, config.learning_rate)
                     result = retrain(base, split.sample, probe, seed=self._seed(stream, k, index), device=self.device,
-                                     validation=split.holdout, validations_per_epoch=validations_per_epoch)
+                                     validation=split.holdout, validations_per_epoch=validations_per_epoch, frozen_passes=passes)
                     self.trainings_run += 1
                     cell = {"validation_accuracies": list(result.validation_accuracy),
                             "validation_sample_epochs": list(result.validation_sample_epochs),
                             "seconds_per_epoch": (result.compute_seconds - result.feature_seconds) / result.epochs,
                             "feature_seconds": result.feature_seconds, "validation_seconds": result.validation_seconds,
+                            "reused_seconds": result.reused_seconds,
                             "num_samples": result.num_samples, "num_classes": int(len(np.unique(split.sample.labels)))}
                     store.save("profile", config.name, identity, cell)
                 return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"],
                                   feature_seconds=cell["feature_seconds"], validation_seconds=cell["validation_seconds"],
-                                  validation_sample_epochs=cell["validation_sample_epochs"])
+                                  validation_sample_epochs=cell["validation_sample_epochs"], reused_seconds=cell["reused_seconds"])
 
             for epochs in self.epochs:
                 configs = [replace(config, epochs=epochs) for config in self.retrain_configs]

@@ -229,6 +229,15 @@ class JobCosts:
         validation_seconds = (rates["validation_feature"] + rates["validation"] * points) * validation_size if points else 0.0
         return rates["feature"] * result.num_samples, rates["train"] * result.samples_processed, validation_seconds
 
+    def reused_seconds(self, config: RetrainConfig, result: TrainResult, validation_size: int = 0) -> float:
+        """Of :meth:`run_seconds`, the GPU-seconds of the frozen-layer passes the run reused from an earlier one
+        (``result.reused_passes``): its training crops' pass, its ``validation_size`` validation crops' pass."""
+        if self.mode == "measured":
+            return result.reused_seconds
+        rates = self.seconds_per_sample[family(config)]
+        return (rates["feature"] * result.num_samples * ("train" in result.reused_passes)
+                + rates["validation_feature"] * validation_size * ("validation" in result.reused_passes))
+
     def training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
         """GPU-seconds at 100% of the device of a training run, validation excluded."""
         feature_seconds, training_seconds, _ = self.run_seconds(config, result)

@@ -14,7 +14,8 @@ training more layers, all else equal, is never estimated worse than training few
 initialised configuration, and its curve alone underestimates it.
 
 The profiler's own cost (``ConfigEstimate.profiling_gpu_seconds``) is everything the run
-measured: training, the one-off frozen-layer pass, and validation.
+measured: training, the one-off frozen-layer pass, and validation, less the frozen-layer passes
+it reused from an earlier run of the same depth (``ProfileRun.reused_seconds``).
 
 The training itself is the caller's ``train_fn(config, sample_fraction, epochs,
 validations_per_epoch) -> ProfileRun`` (real PyTorch training lives in ``ekya.training``;
@@ -58,6 +59,9 @@ class ProfileRun:
         validation_seconds: GPU-seconds spent validating (profiling cost only).
         validation_sample_epochs: training progress at each validation point, in epochs over
             the sample (samples seen / num_samples); None: 1, 2, ... (one point per epoch).
+        reused_seconds: of ``feature_seconds`` and ``validation_seconds``, the GPU-seconds of
+            frozen-layer passes an earlier run of the same frozen depth computed and this run
+            reused (:class:`ekya.training.retrain.FrozenPasses`): not spent again.
     """
 
     validation_accuracies: Sequence[float]
@@ -68,6 +72,7 @@ class ProfileRun:
     feature_seconds: float = 0.0
     validation_seconds: float = 0.0
     validation_sample_epochs: Sequence[float] | None = None
+    reused_seconds: float = 0.0
 
     def progress(self) -> np.ndarray:
         """Training progress (sample-epochs) of each validation point."""
@@ -344,7 +349,7 @@ class MicroProfiler:
             cost_model = CostModel.from_measurement(run.seconds_per_epoch, run.num_samples, run.startup_seconds, run.feature_seconds,
                                                     batch_size)
             profiling_seconds = (run.seconds_per_epoch * self.epochs_for(config) + run.feature_seconds + run.validation_seconds
-                                 + run.startup_seconds)
+                                 + run.startup_seconds - run.reused_seconds)
             estimates.append(
                 ConfigEstimate(
                     config_name=config.name,
@@ -425,7 +430,10 @@ def _check_run(run: ProfileRun, config_name: str) -> None:
             f"profiling run of config {config_name!r}: {len(run.validation_sample_epochs)} validation positions "
             f"for {len(run.validation_accuracies)} validation accuracies"
         )
-    for name in ("seconds_per_epoch", "startup_seconds", "feature_seconds", "validation_seconds"):
+    for name in ("seconds_per_epoch", "startup_seconds", "feature_seconds", "validation_seconds", "reused_seconds"):
         value = getattr(run, name)
         if not (np.isfinite(value) and value >= 0):
             raise EkyaError(f"profiling run of config {config_name!r}: {name} must be >= 0, got {value!r}")
+    if run.reused_seconds > run.feature_seconds + run.validation_seconds + 1e-9:
+        raise EkyaError(f"profiling run of config {config_name!r}: reused_seconds {run.reused_seconds!r} exceed its frozen "
+                        f"passes and validation ({run.feature_seconds + run.validation_seconds!r} s)")

@@ -11,6 +11,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -52,6 +53,10 @@ class TrainResult:
             the frozen layers' output for the validation crops (0 when every layer trains).
         validation_sample_epochs: training progress at each validation point, in epochs over
             the subsample (samples seen / num_samples; 1.0, 2.0, ... with one point per epoch).
+        reused_passes: the frozen-layer passes taken from an earlier run (:class:`FrozenPasses`):
+            ``"train"``, ``"validation"``, both or none.
+        reused_seconds: of ``compute_seconds`` and ``validation_seconds``, the seconds of
+            ``reused_passes``, measured by the run that computed them and not spent by this one.
     """
 
     model: EdgeModel
@@ -68,6 +73,43 @@ class TrainResult:
     validation_seconds: float = 0.0
     validation_sample_epochs: list[float] = field(default_factory=list)
     validation_feature_seconds: float = 0.0
+    reused_passes: tuple[str, ...] = ()
+    reused_seconds: float = 0.0
+
+
+class FrozenPasses:
+    """The frozen layers' output on one training set and one validation set, computed once per frozen depth.
+
+    Runs that start from the same model on the same crops and freeze the same layers (the
+    profiling runs of one stream in one window: every configuration trains on the same sample
+    and validates on the same set) push the same crops through the same frozen weights. Passed
+    to :func:`retrain`, the first run of a depth computes the pass and the others reuse it; a
+    run reports the pass's seconds as its own (its costs stay those of a run alone) and, in
+    ``reused_seconds``, what it did not spend.
+
+    Args:
+        model: the model every run starts from.
+        train: the crops every run trains on, all of them (a run on a subsample computes its own pass).
+        validation: the crops every run validates on, or None.
+    """
+
+    def __init__(self, model: EdgeModel, train: Window, validation: Window | None = None) -> None:
+        self.model, self.train, self.validation = model, train, validation
+        self._passes: dict[tuple[str, int], tuple[torch.Tensor, float]] = {}
+
+    def check(self, model: EdgeModel, train: Window | list[Window], validation: Window | None) -> None:
+        """Refuse a run on another model or other crops than these passes were made for."""
+        if model is not self.model or train is not self.train or validation is not self.validation:
+            raise ValueError("FrozenPasses serve runs from their own model, training crops and validation crops only")
+
+    def features(self, part: str, frozen_steps: int, compute: Callable[[], torch.Tensor], device: str) -> tuple[torch.Tensor, float, bool]:
+        """``(features, seconds, reused)`` of the ``part`` (``"train"`` or ``"validation"``) pass through ``frozen_steps``
+        steps: the stored one, else ``compute()``, timed on ``device`` and stored."""
+        reused = (part, frozen_steps) in self._passes
+        if not reused:
+            self._passes[(part, frozen_steps)] = _timed(compute, device)
+        features, seconds = self._passes[(part, frozen_steps)]
+        return features, seconds, reused
 
 
 def concatenate_windows(windows: Window | list[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +144,7 @@ def retrain(
     progress: bool = False,
     validations_per_epoch: int = 1,
     update_batch_norm: bool = False,
+    frozen_passes: FrozenPasses | None = None,
 ) -> TrainResult:
     """Retrain a copy of ``model`` on ``train`` with ``config``; ``model`` itself is untouched.
 
@@ -123,6 +166,8 @@ def retrain(
             (at most one per batch), >= 1.
         update_batch_norm: let trained batch-norm layers update their statistics (training
             from scratch); fine-tuning keeps them fixed (see :func:`set_training_mode`).
+        frozen_passes: the frozen layers' output shared with other runs from ``model`` on
+            ``train`` (all of it) and ``validation`` (:class:`FrozenPasses`); None: computed here.
     """
     if isinstance(validations_per_epoch, bool) or not isinstance(validations_per_epoch, int) or validations_per_epoch < 1:
         raise EkyaError(f"validations_per_epoch must be an int >= 1, got {validations_per_epoch!r}")
@@ -143,19 +188,31 @@ def retrain(
     # Models without frozen-layer steps (the golden model) only ever train every layer.
     frozen_steps = 0 if config.train_layers == "all" else trained.frozen_step_count(config.train_layers)
 
-    started = time.perf_counter()
-    features = _frozen_features(trained, inputs, frozen_steps)
-    synchronize_device(device)
-    feature_seconds = time.perf_counter() - started if frozen_steps else 0.0
+    if frozen_passes is not None:
+        frozen_passes.check(model, train, validation)
+    reused_passes: list[str] = []
+    reused_seconds = 0.0
+
+    def frozen_pass(part: str, compute: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
+        nonlocal reused_seconds
+        # A subsample pushes other crops through the frozen layers than the shared pass did.
+        if frozen_passes is None or not frozen_steps or (part == "train" and len(chosen) != len(labels)):
+            return _timed(compute, device)
+        features, seconds, reused = frozen_passes.features(part, frozen_steps, compute, device)
+        if reused:
+            reused_passes.append(part)
+            reused_seconds += seconds
+        return features, seconds
+
+    features, feature_seconds = frozen_pass("train", lambda: _frozen_features(trained, inputs, frozen_steps))
+    feature_seconds = feature_seconds if frozen_steps else 0.0
     compute_seconds = feature_seconds
     validation_features = None
     validation_seconds = validation_feature_seconds = 0.0
     if validation is not None and len(validation) > 0:
-        started = time.perf_counter()
-        validation_features = _frozen_features(trained, images_to_tensor(validation.images, device=device), frozen_steps)
+        validation_features, validation_seconds = frozen_pass(
+            "validation", lambda: _frozen_features(trained, images_to_tensor(validation.images, device=device), frozen_steps))
         validation_targets = torch.from_numpy(validation.labels.astype(np.int64)).to(device)
-        synchronize_device(device)
-        validation_seconds += time.perf_counter() - started
         validation_feature_seconds = validation_seconds if frozen_steps else 0.0
 
     optimizer_steps = 0
@@ -210,7 +267,17 @@ def retrain(
         validation_seconds=validation_seconds,
         validation_sample_epochs=validation_sample_epochs,
         validation_feature_seconds=validation_feature_seconds,
+        reused_passes=tuple(reused_passes),
+        reused_seconds=reused_seconds,
     )
+
+
+def _timed(compute: Callable[[], torch.Tensor], device: str) -> tuple[torch.Tensor, float]:
+    """``compute()`` and the seconds it took on ``device``."""
+    started = time.perf_counter()
+    result = compute()
+    synchronize_device(device)
+    return result, time.perf_counter() - started
 
 
 def _frozen_features(model: EdgeModel, images: torch.Tensor, frozen_steps: int) -> torch.Tensor:

@@ -43,6 +43,10 @@ def test_reference_costs_are_the_tables_rates_times_the_work(reference_costs):
     assert training == pytest.approx(rates.train * 200)
     assert validation == pytest.approx((rates.frozen + rates.validation * 2) * 10)
     assert reference_costs.seconds_per_sample[family(RETRAIN["all"])]["feature"] == 0.0
+    # A run that reused both frozen passes did not spend them.
+    reused = SimpleNamespace(**vars(result), reused_passes=("train", "validation"), reused_seconds=9.0)
+    assert reference_costs.reused_seconds(RETRAIN["head"], reused, validation_size=10) == pytest.approx(rates.frozen * (100 + 10))
+    assert reference_costs.reused_seconds(RETRAIN["head"], SimpleNamespace(num_samples=100, reused_passes=()), 10) == 0.0
 
 
 def test_inference_demand_follows_the_stream_load_and_the_tables_resolution(reference_costs):

@@ -210,6 +210,19 @@ def test_one_epoch_validated_several_times_recovers_the_curve_and_charges_every_
     assert estimate.gpu_seconds == pytest.approx(0.02 * 500 * 4 + 0.01 * 500 + 0.5)
 
 
+def test_frozen_passes_reused_from_an_earlier_run_are_not_charged_again_nor_change_the_estimate():
+    def run(reused_seconds):
+        def measured(config, sample_fraction, epochs, validations_per_epoch):
+            return ProfileRun([0.5, 0.6, 0.65], 2.0, 100, 3, feature_seconds=1.0, validation_seconds=0.25, reused_seconds=reused_seconds)
+        return MicroProfiler(profile_epochs=1).profile([FakeConfig("x", 0.5, 4)], measured, WINDOW_SAMPLES)[0]
+
+    alone, sharing = run(0.0), run(1.1)
+    assert sharing.profiling_gpu_seconds == pytest.approx(alone.profiling_gpu_seconds - 1.1)
+    assert (sharing.accuracy, sharing.gpu_seconds) == (alone.accuracy, alone.gpu_seconds)  # a run alone would pay the pass
+    with pytest.raises(EkyaError, match="reused_seconds 2.0 exceed"):
+        run(2.0)
+
+
 def test_validation_positions_must_match_the_accuracies():
     def mismatched(config, sample_fraction, epochs, validations_per_epoch):
         return ProfileRun([0.5, 0.6, 0.65], 1.0, 100, 3, validation_sample_epochs=[1.0, 2.0])

@@ -9,7 +9,7 @@ from ekya.errors import EkyaError
 from ekya.models.factory import build_model
 from ekya.models.predict import evaluate
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import concatenate_windows, retrain, subsample_indices
+from ekya.training.retrain import FrozenPasses, concatenate_windows, retrain, subsample_indices
 from tests.helpers import colour_pattern_window
 
 
@@ -175,3 +175,36 @@ def test_fine_tuning_keeps_batch_norm_statistics_training_from_scratch_updates_t
     assert all(torch.equal(a, b) for a, b in zip(running_means(model), running_means(fine_tuned.model)))
     from_scratch = retrain(model, train_window, _config(train_layers="all"), seed=2, update_batch_norm=True)
     assert any(not torch.equal(a, b) for a, b in zip(running_means(model), running_means(from_scratch.model)))
+
+
+def test_runs_of_one_frozen_depth_share_the_frozen_passes_and_train_the_same_models(model, train_window, test_window):
+    passes = FrozenPasses(model, train_window, test_window)
+    configs = [_config(name="a", train_layers=1, hidden_size=16), _config(name="b", train_layers=1, hidden_size=32, learning_rate=0.05),
+               _config(name="c", train_layers=2)]
+    shared = [retrain(model, train_window, config, seed=5, validation=test_window, frozen_passes=passes) for config in configs]
+    alone = [retrain(model, train_window, config, seed=5, validation=test_window) for config in configs]
+    for with_passes, without in zip(shared, alone):
+        assert with_passes.validation_accuracy == without.validation_accuracy
+        for name, tensor in with_passes.model.state_dict().items():
+            assert torch.equal(tensor, without.model.state_dict()[name]), name
+    first, second, other_depth = shared
+    assert first.reused_passes == () and first.reused_seconds == 0.0
+    assert second.reused_passes == ("train", "validation")
+    # The reusing run reports the pass's seconds as its own and what it did not spend.
+    assert second.feature_seconds == first.feature_seconds and second.validation_feature_seconds == first.validation_feature_seconds
+    assert second.reused_seconds == pytest.approx(first.feature_seconds + first.validation_feature_seconds)
+    assert other_depth.reused_passes == ()  # another depth, another pass
+    # A run on a subsample pushes other crops through the frozen layers: it computes its own pass.
+    assert retrain(model, train_window, _config(train_layers=1, subsample=0.5), seed=5, validation=test_window,
+                   frozen_passes=passes).reused_passes == ("validation",)
+    # Every layer trains: there is no frozen pass to share.
+    assert retrain(model, train_window, _config(train_layers="all"), seed=5, validation=test_window,
+                   frozen_passes=passes).reused_passes == ()
+
+
+def test_frozen_passes_refuse_another_model_or_other_crops(model, train_window, test_window):
+    passes = FrozenPasses(model, train_window, test_window)
+    with pytest.raises(ValueError, match="own model"):
+        retrain(copy.deepcopy(model), train_window, _config(train_layers=1), seed=0, validation=test_window, frozen_passes=passes)
+    with pytest.raises(ValueError, match="own model"):
+        retrain(model, test_window, _config(train_layers=1), seed=0, validation=test_window, frozen_passes=passes)

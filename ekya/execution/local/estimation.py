@@ -36,7 +36,7 @@ from ekya.training.config import RetrainConfig
 
 if TYPE_CHECKING:
     from ekya.models.factory import EdgeModel
-    from ekya.training.retrain import TrainResult
+    from ekya.profiling.costs import JobCosts
 
 #: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
 PROFILER_MODES = ("micro", "oracle")
@@ -122,7 +122,7 @@ class Estimation:
         validation: Window,
         sample: Window,
         full_outcome: Callable[[str], tuple[float, float]],
-        run_seconds: Callable[[RetrainConfig, TrainResult, int], tuple[float, float, float]],
+        costs: JobCosts,
         run_seed: Callable[[str], int],
         serving_accuracy: float,
     ) -> Estimates:
@@ -135,7 +135,8 @@ class Estimation:
             serving: the model serving at the window start (profiling runs start from it).
             labeled: window k-1 as labeled; ``validation`` and ``sample`` are the profiler's split of it.
             full_outcome: GPU-seconds and accuracy of fully retraining a configuration (``oracle`` mode; trains it).
-            run_seconds: GPU-seconds of a training run (frozen-layer pass, epochs, validation on N crops).
+            costs: GPU-seconds of a training run (:meth:`JobCosts.run_seconds`) and of the frozen-layer passes it reused
+                (:meth:`JobCosts.reused_seconds`): the profiling runs of a frozen depth share one pass (:class:`FrozenPasses`).
             run_seed: the seed a configuration's runs train with.
             serving_accuracy: the serving model's accuracy as estimated (on ``validation``; in ``oracle`` mode on the window itself).
         """
@@ -146,16 +147,19 @@ class Estimation:
             accuracies = np.array([accuracy for _, accuracy in truth])
             profile_seconds = 0.0
         else:
-            from ekya.training.retrain import retrain
+            from ekya.training.retrain import FrozenPasses, retrain
+
+            passes = FrozenPasses(serving, sample, validation)
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
                 result = retrain(serving, sample, probe, seed=run_seed(config.name), device=self.device,
-                                 validation=validation, validations_per_epoch=validations_per_epoch)
-                feature_seconds, training_seconds, validation_seconds = run_seconds(config, result, len(validation))
+                                 validation=validation, validations_per_epoch=validations_per_epoch, frozen_passes=passes)
+                feature_seconds, training_seconds, validation_seconds = costs.run_seconds(config, result, len(validation))
                 return ProfileRun(result.validation_accuracy, training_seconds / result.epochs, result.num_samples,
                                   len(np.unique(sample.labels)), feature_seconds=feature_seconds,
-                                  validation_seconds=validation_seconds, validation_sample_epochs=result.validation_sample_epochs)
+                                  validation_seconds=validation_seconds, validation_sample_epochs=result.validation_sample_epochs,
+                                  reused_seconds=costs.reused_seconds(config, result, len(validation)))
 
             estimates = self.profiler.profile(
                 [self.retrain_configs[name] for name in kept], train_fn, len(labeled),

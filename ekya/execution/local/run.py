@@ -184,7 +184,7 @@ class LocalRun:
         oracle = self.estimation.mode == "oracle"
         estimates = self.estimation.estimate(
             stream, window, self.window_indices.index(window) if window in self.window_indices else 0,
-            serving, labeled.training, validation, sample, full_outcome, self.costs.run_seconds,
+            serving, labeled.training, validation, sample, full_outcome, self.costs,
             lambda name: self._seed(window, stream, name),
             # The oracle sees the serving model's true accuracy on the window; estimates take it on window k-1's validation set.
             outcomes.serving_accuracy if oracle else evaluate(serving, validation, device=self.device),

@@ -42,13 +42,16 @@ def tiny_run(cache, local_run):
     return make
 
 
-def _tiny_run(local_run, cache, seed=0, **options):
+TINY_SPACE = (
+    RetrainConfig("head", train_layers=1, hidden_size=64, subsample=1.0, epochs=3, learning_rate=0.05),
+    RetrainConfig("all", train_layers="all", hidden_size=64, subsample=1.0, epochs=3, learning_rate=0.02),
+)
+
+
+def _tiny_run(local_run, cache, seed=0, retrain_configs=TINY_SPACE, **options):
     source = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=160, frames_per_window=32, holdout_streams=1,
                              holdout_windows=2, seed=seed, cache_dir=cache / "data")
-    retrain_configs = [
-        RetrainConfig("head", train_layers=1, hidden_size=64, subsample=1.0, epochs=3, learning_rate=0.05),
-        RetrainConfig("all", train_layers="all", hidden_size=64, subsample=1.0, epochs=3, learning_rate=0.02),
-    ]
+    retrain_configs = list(retrain_configs)
     inference_configs = [InferenceConfig("full", 1.0, None), InferenceConfig("half", 0.5, None)]
     return local_run(
         source,
@@ -154,6 +157,25 @@ def test_calibrated_validation_charges_the_frozen_layers_pass_once(tiny_run):
     _, _, validation_seconds = run.costs.run_seconds(head, result, validation_size=20)
     assert validation_seconds == pytest.approx((head_rates["validation_feature"] + 4 * head_rates["validation"]) * 20)
     assert run.costs.run_seconds(head, SimpleNamespace(num_samples=10, samples_processed=30, validation_accuracy=[]), 20)[2] == 0.0
+
+
+def test_profiling_runs_of_one_frozen_depth_pay_its_passes_once(tiny_run):
+    head, every_layer = TINY_SPACE
+    other_head = RetrainConfig("head2", train_layers=1, hidden_size=32, subsample=1.0, epochs=3, learning_rate=0.01)
+
+    def profile_seconds(space):
+        run = tiny_run(retrain_configs=space, cost="reference")  # the same rates in both runs
+        run.prepare()
+        return run.profile(1, "cam1").overhead_gpu_seconds["profile"], run
+
+    one, _ = profile_seconds([head, every_layer])
+    two, run = profile_seconds([head, other_head, every_layer])
+    rates = run.costs.seconds_per_sample[family(other_head)]
+    validation, sample = run.estimation.profiler.split_sizes(160)
+    # The second head-only run trains and validates (3 epochs, one point each) at its own cost, on the first one's passes.
+    second_alone = rates["train"] * sample * 3 + rates["validation"] * 3 * validation
+    assert two == pytest.approx(one + second_alone)
+    assert rates["feature"] > 0 and rates["validation_feature"] > 0
 
 
 def test_estimates_and_costs_never_train_a_model_until_a_job_starts(tiny_run):
