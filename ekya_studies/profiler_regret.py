@@ -38,6 +38,8 @@ from ekya_studies.report import WINDOW_METRIC, log_report, markdown_table  # noq
 
 #: The variant every other is measured against.
 REFERENCE_VARIANT = "oracle"
+#: The perfect micro-profiler (exact on window k-1's validation set): the part of the regret it leaves is drift.
+HOLDOUT_VARIANT = "holdout_oracle"
 #: Columns of :func:`regret_table`.
 REGRET_COLUMNS = ("variant", "seed", "window", "accuracy", "reference_accuracy", "regret_points")
 #: Columns of :func:`chained_errors`.
@@ -162,6 +164,24 @@ def _points(value: float, sign: bool = False) -> str:
     return "" if pd.isna(value) else (f"{value:+.2f}" if sign else f"{value:.2f}")
 
 
+def _decomposition_lines(runs: Sequence[RegretRun], summary: pd.DataFrame, seeds: list[int]) -> list[str]:
+    """The regret split into estimation (against the perfect micro-profiler) and drift (it against the oracle)."""
+    holdout = regret_summary(regret_table(runs, HOLDOUT_VARIANT))
+    if not len(holdout) or not len(summary):
+        return []
+    against_oracle = summary.set_index("variant")["regret_points"]
+    drift = against_oracle.get(HOLDOUT_VARIANT, np.nan)
+    rows = [(r["variant"], _points(against_oracle.get(r["variant"], np.nan), True), _points(r["regret_points"], True),
+             _points(drift, True), *[_points(r.get(f"regret_seed_{s}", np.nan), True) for s in seeds])
+            for _, r in holdout.iterrows() if r["variant"] not in (REFERENCE_VARIANT, HOLDOUT_VARIANT)]
+    return ["### Where the regret comes from", "",
+            f"`{HOLDOUT_VARIANT}` is a perfect micro-profiler: every configuration fully retrained on window k-1 without the "
+            "validation set and measured on it. Regret against the oracle = estimation (the variant against it) + drift "
+            "(it against the oracle: what no estimate made on window k-1 can know). Accuracy points, mean over seeds.", "",
+            markdown_table(["variant", "regret vs oracle", "estimation: vs holdout oracle", "drift: holdout oracle vs oracle",
+                            *[f"estimation seed {s}" for s in seeds]], rows), ""]
+
+
 def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
     """``summary.md`` of one job: the regret table, regret per window, the chained fidelity and decision times."""
     table = regret_table(runs)
@@ -180,6 +200,7 @@ def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
         rows = [(r["variant"], f"{100 * r['accuracy']:.2f}", *[_points(r.get(f"regret_seed_{s}", np.nan), True) for s in seeds],
                  _points(r["regret_points"], True), _points(r["worst_window_regret_points"], True)) for _, r in summary.iterrows()]
         lines += [markdown_table(header, rows), ""]
+    lines += _decomposition_lines(runs, summary, seeds)
     by_window = per_window_regret(table) if len(table) else pd.DataFrame()
     if len(by_window):
         lines += ["Regret per window (mean over seeds, accuracy points):", "",

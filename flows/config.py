@@ -128,7 +128,7 @@ DECISION_KEYS = ("audit", "correction", "correction_prior")
 
 
 def build_micro_profiler(profiler: Mapping[str, Any], seed: int) -> MicroProfiler:
-    """The micro-profiler of ``conf/profiler/micro.yaml`` (``oracle`` has no profiler keys: the defaults split its validation set)."""
+    """The micro-profiler of ``conf/profiler/micro.yaml`` (the oracles have no profiler keys: the defaults split their validation set)."""
     options = {key: profiler[key] for key in MICRO_PROFILER_KEYS if key in profiler}
     return MicroProfiler(seed=int(seed), **options)
 
@@ -141,7 +141,7 @@ def check_profiler_fits(profiler: MicroProfiler, source: StreamSource) -> None:
 
 
 def build_estimation(profiler: Mapping[str, Any], retrain_configs: dict, stream_names: list[str], seed: int, device: str) -> Estimation:
-    """How a local run estimates retraining configurations: ``conf/profiler/{micro,oracle}.yaml``."""
+    """How a local run estimates retraining configurations: ``conf/profiler/{micro,oracle,holdout_oracle}.yaml``."""
     name = profiler.get("name")
     audit, correction = False, None
     if name == "micro":

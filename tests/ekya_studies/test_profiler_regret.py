@@ -90,3 +90,12 @@ def test_without_an_oracle_run_the_summary_says_regret_is_not_measured():
     text = regret_markdown("job", runs)
     assert "No finished oracle run: regret is not measured." in text and "| micro + online correction | 72.00 |" in text
     regret_figure("job", runs)
+
+
+def test_the_regret_splits_into_estimation_and_drift_with_a_holdout_oracle():
+    runs = [RegretRun("micro", 1, {1: 0.60, 2: 0.50}), RegretRun("holdout_oracle", 1, {1: 0.65, 2: 0.55}),
+            RegretRun("oracle", 1, {1: 0.75, 2: 0.75})]
+    text = regret_markdown("job", runs)
+    # micro: 20 points below the oracle on average; 5 of them to estimation, 15 to drift.
+    assert "Where the regret comes from" in text and "| micro | +20.00 | +5.00 | +15.00 | +5.00 |" in text
+    assert "Where the regret comes from" not in regret_markdown("job", [runs[0], runs[2]])

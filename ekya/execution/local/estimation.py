@@ -3,7 +3,11 @@
 ``micro`` estimates every kept configuration with the micro-profiler's short runs on a sample
 of window k-1 (their GPU time is charged at the window start); ``oracle`` hands the scheduler
 the measured outcome of fully retraining every configuration, at no charged cost, so that the
-loss due to estimation can be measured directly. Pruning drops configurations far from the
+loss due to estimation can be measured directly. ``holdout_oracle`` is a perfect micro-profiler:
+every configuration is fully retrained on window k-1 without the profiler's validation set and
+measured on that set, at no charged cost; it knows all that can be known before window k, and
+nothing of the drift into it (the oracle minus it is the part of the loss no estimate made on
+window k-1 can recover). Pruning drops configurations far from the
 cost-accuracy frontier between windows; optional Gaussian noise perturbs the estimates.
 
 Two options serve the study of the micro-profiler's decisions (``flows.profiler_regret``):
@@ -38,8 +42,9 @@ if TYPE_CHECKING:
     from ekya.models.factory import EdgeModel
     from ekya.profiling.costs import JobCosts
 
-#: Where the scheduler's estimates come from: the micro-profiler, or exact outcomes of full retraining.
-PROFILER_MODES = ("micro", "oracle")
+#: Where the scheduler's estimates come from: the micro-profiler, exact outcomes of full retraining on the
+#: window itself, or on window k-1's held-out validation set.
+PROFILER_MODES = ("micro", "oracle", "holdout_oracle")
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,8 @@ class Estimation:
     """Estimates the retraining configurations of every stream, window after window.
 
     Args:
-        mode: ``micro`` or ``oracle`` (see the module docstring).
-        profiler: the micro-profiler (in ``oracle`` mode it only splits the validation set off).
+        mode: ``micro``, ``oracle`` or ``holdout_oracle`` (see the module docstring).
+        profiler: the micro-profiler (in the oracle modes it only splits the validation set off).
         retrain_configs: the retraining space by name.
         stream_names: the run's streams (each keeps its own pruned set).
         pruning: pruning between windows (None: never prune).
@@ -97,8 +102,8 @@ class Estimation:
             raise EkyaError(f"profiler.noise_std must be >= 0 accuracy points, got {noise_std}")
         if not isinstance(audit, bool):
             raise EkyaError(f"profiler.audit must be true or false, got {audit!r}")
-        if mode == "oracle" and correction is not None:
-            raise EkyaError("profiler=oracle's estimates are exact: it takes no profiler.correction")
+        if mode != "micro" and correction is not None:
+            raise EkyaError(f"profiler={mode}'s estimates are exact: it takes no profiler.correction")
         self.mode = mode
         self.profiler = profiler
         self.retrain_configs = retrain_configs
@@ -122,6 +127,7 @@ class Estimation:
         validation: Window,
         sample: Window,
         full_outcome: Callable[[str], tuple[float, float]],
+        holdout_outcome: Callable[[str], tuple[float, float]],
         costs: JobCosts,
         run_seed: Callable[[str], int],
         serving_accuracy: float,
@@ -135,6 +141,8 @@ class Estimation:
             serving: the model serving at the window start (profiling runs start from it).
             labeled: window k-1 as labeled; ``validation`` and ``sample`` are the profiler's split of it.
             full_outcome: GPU-seconds and accuracy of fully retraining a configuration (``oracle`` mode; trains it).
+            holdout_outcome: the same, trained on ``labeled`` without ``validation`` and measured on ``validation``
+                (``holdout_oracle`` mode; trains it).
             costs: GPU-seconds of a training run (:meth:`JobCosts.run_seconds`) and of the frozen-layer passes it reused
                 (:meth:`JobCosts.reused_seconds`): the profiling runs of a frozen depth share one pass (:class:`FrozenPasses`).
             run_seed: the seed a configuration's runs train with.
@@ -142,9 +150,10 @@ class Estimation:
         """
         kept = self.kept_configs[stream]
         truth = [full_outcome(name) for name in kept] if self.mode == "oracle" or self.audit else None
-        if self.mode == "oracle":
-            costs = np.array([cost for cost, _ in truth])
-            accuracies = np.array([accuracy for _, accuracy in truth])
+        if self.mode != "micro":
+            exact = truth if self.mode == "oracle" else [holdout_outcome(name) for name in kept]
+            costs = np.array([cost for cost, _ in exact])
+            accuracies = np.array([accuracy for _, accuracy in exact])
             profile_seconds = 0.0
         else:
             from ekya.training.retrain import FrozenPasses, retrain

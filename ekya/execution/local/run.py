@@ -181,10 +181,17 @@ class LocalRun:
             result = retraining.run(name)
             return result.gpu_seconds, result.accuracy
 
+        def holdout_outcome(name: str) -> tuple[float, float]:
+            """Fully retrained on window k-1 but the validation set, measured on it (a perfect micro-profiler)."""
+            config = self.retrain_configs[name]
+            pool = labeled.training.subset(np.setdiff1d(np.arange(len(labeled.training)), validation_indices))
+            result = retrain(serving, pool, config, seed=self._seed(window, stream, name), device=self.device)
+            return self.costs.training_seconds(config, result), evaluate(result.model, validation, device=self.device)
+
         oracle = self.estimation.mode == "oracle"
         estimates = self.estimation.estimate(
             stream, window, self.window_indices.index(window) if window in self.window_indices else 0,
-            serving, labeled.training, validation, sample, full_outcome, self.costs,
+            serving, labeled.training, validation, sample, full_outcome, holdout_outcome, self.costs,
             lambda name: self._seed(window, stream, name),
             # The oracle sees the serving model's true accuracy on the window; estimates take it on window k-1's validation set.
             outcomes.serving_accuracy if oracle else evaluate(serving, validation, device=self.device),

@@ -11,6 +11,7 @@ from ekya.errors import EkyaError
 from ekya.profiling.costs import JobCosts, family
 from ekya.execution.local.estimation import Estimation
 from ekya.inference.config import InferenceConfig
+from ekya.profiling.correction import AccuracyCorrection
 from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.scheduling import build_scheduler
 from ekya.training.config import RetrainConfig
@@ -114,7 +115,7 @@ def test_bad_settings(tmp_path, local_run):
         local_run(*args, cache_dir=tmp_path)
     with pytest.raises(EkyaError, match="executor.cost='free'; valid: reference, calibrated, measured or the path"):
         JobCosts("free", "cpu")
-    with pytest.raises(EkyaError, match="unknown profiler 'psychic'; valid: micro, oracle"):
+    with pytest.raises(EkyaError, match="unknown profiler 'psychic'; valid: micro, oracle, holdout_oracle"):
         Estimation("psychic", MicroProfiler(), {}, ["cam0"])
     with pytest.raises(EkyaError, match="profiler.noise_std must be >= 0"):
         Estimation("micro", MicroProfiler(), {}, ["cam0"], noise_std=-1.0)
@@ -134,6 +135,29 @@ def test_oracle_profiler_hands_the_scheduler_the_measured_outcomes(tiny_run):
         job = profile.outcomes.retrain(name)
         assert profile.believed.retrain_accuracy[k] == job.accuracy
         assert profile.believed.retrain_gpu_seconds[k] == job.gpu_seconds
+
+
+def test_holdout_oracle_hands_the_scheduler_full_retraining_measured_on_window_k_minus_1s_validation_set(tiny_run):
+    from ekya.models.predict import evaluate
+    from ekya.training.retrain import retrain
+
+    run = tiny_run(mode="holdout_oracle")
+    run.prepare()
+    profile = run.profile(1, "cam0")
+    assert profile.overhead_gpu_seconds["profile"] == 0.0
+    labeled = run.labeling.label(run.source.window("cam0", 0), run.source.window("cam0", 1)).training
+    validation_indices, _ = run.estimation.profiler.split(labeled.labels, 1, 0)
+    validation = labeled.subset(validation_indices)
+    pool = labeled.subset(np.setdiff1d(np.arange(len(labeled)), validation_indices))
+    serving = run.serving["cam0"]
+    assert profile.believed.serving_accuracy == evaluate(serving, validation)  # as micro: on window k-1's validation set
+    for k, name in enumerate(profile.believed.retrain_names):
+        config = run.retrain_configs[name]
+        result = retrain(serving, pool, config, seed=run._seed(1, "cam0", name))
+        assert profile.believed.retrain_accuracy[k] == evaluate(result.model, validation)
+        assert profile.believed.retrain_gpu_seconds[k] == pytest.approx(run.costs.training_seconds(config, result))
+    with pytest.raises(EkyaError, match="profiler=holdout_oracle's estimates are exact"):
+        Estimation("holdout_oracle", MicroProfiler(), {}, ["cam0"], correction=AccuracyCorrection(1.0))
 
 
 def test_estimate_noise_is_seeded(tiny_run):
