@@ -32,14 +32,16 @@ def test_the_plan_runs_every_variant_at_every_seed_of_each_job_and_resumes(tmp_p
     (job,) = plan(tmp_path, options)["jobs"]
     assert job["name"] == "paper_regime" and job["sweep_dir"] == f"{tmp_path}/sweeps/paper_regime"
     assert [(p["variant"], p["seed"]) for p in job["points"]] == [
-        ("micro", 1), ("micro", 2), ("micro_corrected", 1), ("micro_corrected", 2), ("oracle", 1), ("oracle", 2)]
+        ("micro", 1), ("micro", 2), ("micro_corrected", 1), ("micro_corrected", 2), ("oracle", 1), ("oracle", 2),
+        ("holdout_oracle", 1), ("holdout_oracle", 2)]
     for point in job["points"]:
         config = point["config"]
         assert config["executor"]["name"] == "local" and config["resume"] is True and config["seed"] == point["seed"]
         assert config["dataset"]["num_streams"] == 4 and config["gpus"] == 0.5
         assert config["tracking"]["experiment"] == "profiler_regret"
-    micro, corrected, oracle = (job["points"][k]["config"]["profiler"] for k in (0, 2, 4))
+    micro, corrected, oracle, holdout = (job["points"][k]["config"]["profiler"] for k in (0, 2, 4, 6))
     assert micro["audit"] is True and corrected["correction"] == "online" and oracle["name"] == "oracle"
+    assert holdout["name"] == "holdout_oracle"
     (job,) = plan(tmp_path, {**options, "run_variants": ["micro_corrected"]})["jobs"]
     assert [(p["variant"], p["seed"]) for p in job["points"]] == [("micro_corrected", 1), ("micro_corrected", 2)]
 
