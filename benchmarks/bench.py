@@ -186,6 +186,51 @@ def local_seconds_per_stream_window() -> float:
         return (time.perf_counter() - started) / (len(run.window_indices) * len(run.stream_names))
 
 
+def profiling_with_and_without_shared_passes(repeats: int) -> dict[bool, tuple[float, float]]:
+    """Micro-profiling one window of the `make run` job (its data and retraining space, the default profiler), with
+    and without runs of one frozen depth sharing the frozen layers' pass: per setting, the median over ``repeats`` of
+    the seconds the profiler charges with ``executor.cost=measured`` and of the wall seconds of the whole profile."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from ekya.models.factory import build_model
+    from ekya.profiling.micro_profiler import ProfileRun, total_profiling_gpu_seconds
+    from ekya.training.config import RetrainConfig
+    from ekya.training.retrain import FrozenPasses, retrain
+    from flows.config import build_micro_profiler, build_source, load_retrain_space
+
+    with tempfile.TemporaryDirectory() as cache, initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        config = OmegaConf.to_container(compose("config", overrides=[f"paths.cache_dir={cache}"]), resolve=True)
+        window = build_source(config["dataset"]).window("cam0", 0)
+    configs = load_retrain_space(config["retrain_space"]["configs"])
+    profiler = build_micro_profiler(config["profiler"], 0)
+    validation_indices, sample_indices = profiler.split(window.labels, 1)
+    validation, sample = window.subset(validation_indices), window.subset(sample_indices)
+    model = build_model(config["model"]["name"], hidden_size=config["model"]["hidden_size"])
+    results: dict[bool, tuple[float, float]] = {}
+    for shared in (False, True):
+        charged, wall = [], []
+        for _ in range(repeats):
+            passes = FrozenPasses(model, sample, validation) if shared else None
+
+            def train_fn(retrain_config, sample_fraction, epochs, validations_per_epoch):
+                probe = RetrainConfig(retrain_config.name, retrain_config.train_layers, retrain_config.hidden_size, 1.0, epochs,
+                                      retrain_config.batch_size, retrain_config.learning_rate)
+                result = retrain(model, sample, probe, seed=0, validation=validation, validations_per_epoch=validations_per_epoch,
+                                 frozen_passes=passes)
+                return ProfileRun(result.validation_accuracy, (result.compute_seconds - result.feature_seconds) / result.epochs,
+                                  result.num_samples, 6, feature_seconds=result.feature_seconds,
+                                  validation_seconds=result.validation_seconds, reused_seconds=result.reused_seconds)
+
+            started = time.perf_counter()
+            estimates = profiler.profile(configs, train_fn, len(window),
+                                         profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate))
+            wall.append(time.perf_counter() - started)
+            charged.append(total_profiling_gpu_seconds(estimates))
+        results[shared] = (statistics.median(charged), statistics.median(wall))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and instances")
@@ -222,6 +267,10 @@ def main() -> None:
               f"inference {infer:.0f} images/s at 32x32")
     print(f"local executor: {local_seconds_per_stream_window():.1f} s per window per stream "
           "(the make run job's data and spaces, micro-profiling + retraining + inference)")
+    profiling = profiling_with_and_without_shared_passes(3 if args.quick else 7)
+    (alone, alone_wall), (shared, shared_wall) = profiling[False], profiling[True]
+    print(f"micro-profiling one window of the make run job: {shared:.2f} s charged with shared frozen passes, {alone:.2f} s "
+          f"without ({1 - shared / alone:.1%} less; wall {shared_wall:.2f} s vs {alone_wall:.2f} s; target: about 10% less)")
 
 
 if __name__ == "__main__":

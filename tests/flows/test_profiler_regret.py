@@ -52,7 +52,7 @@ def test_the_plan_runs_every_variant_at_every_seed_of_each_job_and_resumes(tmp_p
     ({"seeds": [1, 1]}, "seeds must be a non-empty list of distinct ints"),
     ({"run_jobs": ["nosuch"]}, "run_jobs: unknown job(s) nosuch; valid: make_run, paper_regime"),
     ({"jobs": {"bad": "gpus=2"}}, "jobs.bad must be a list of overrides"),
-    ({"run_variants": ["nosuch"]}, "run_variants: unknown variant(s) nosuch; valid: micro, micro_corrected, oracle"),
+    ({"run_variants": ["nosuch"]}, "run_variants: unknown variant(s) nosuch; valid: micro, micro_corrected, oracle, holdout_oracle"),
 ])
 def test_bad_plans_are_refused(tmp_path, change, message):
     options = {**regret_options(tmp_path), **change}
@@ -98,12 +98,12 @@ def test_a_tiny_study_logs_every_run_and_writes_the_regret_and_the_chained_fidel
     folder = tmp_path / "reports" / "tiny"
     assert {p.name for p in folder.iterdir()} == {"summary.md", "regret.csv", "chained_errors.csv", "regret.png", "chained.png"}
     regret = pd.read_csv(folder / "regret.csv")
-    assert set(regret["variant"]) == {"micro", "micro + online correction", "oracle"}
+    assert set(regret["variant"]) == {"micro", "micro + online correction", "oracle", "holdout_oracle"}
     assert (regret[regret["variant"] == "oracle"]["regret_points"] == 0).all()
     errors = pd.read_csv(folder / "chained_errors.csv")
     assert {"config", "serving"} <= set(errors["kind"]) and errors["chosen"].any()
     summary = (folder / "summary.md").read_text()
-    assert "Regret against the oracle" in summary and "Chained fidelity" in summary
+    assert "Regret against the oracle" in summary and "Chained fidelity" in summary and "Where the regret comes from" in summary
     # A re-run skips every finished run and writes the same tables.
     run_job(job, study["tracking_uri"], study["experiment"])
     assert pd.read_csv(folder / "regret.csv").equals(regret)
