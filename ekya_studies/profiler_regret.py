@@ -2,12 +2,14 @@
 
 A *job* is a window-loop config (the ``make run`` job, a paper-regime job). It runs with each
 *variant* of the estimation (``profiler=micro``; micro with the online correction of
-:mod:`ekya.profiling.correction`; ``profiler=oracle``, exact outcomes at no cost) at each seed,
-all as children of one MLflow sweep per job (``conf/profiler_regret.yaml``; the entry point is
-``flows.profiler_regret``). Then:
+:mod:`ekya.profiling.correction`; ``profiler=oracle``, exact outcomes at no cost;
+``profiler=holdout_oracle``, a perfect micro-profiler) at each seed, all as children of one MLflow
+sweep per job (``conf/profiler_regret.yaml``; the entry point is ``flows.profiler_regret``), each
+tagged with its variant's name (:data:`VARIANT_TAG`). Then:
 
 - **regret**: per seed and window, the oracle's mean accuracy minus the variant's, in accuracy
-  points (:func:`regret_table`, :func:`regret_summary`): what estimation costs end to end;
+  points (:func:`regret_table`, :func:`regret_summary`): what estimation costs end to end, split
+  into estimation and drift where the holdout oracle ran;
 - **chained fidelity**: the micro runs audit every configuration (``profiler.audit=true``): each
   window's estimates beside the truth of fully retraining every configuration *from the model the
   loop really serves*, and what the served and retrained models then reached on the window
@@ -40,6 +42,8 @@ from ekya_studies.report import WINDOW_METRIC, log_report, markdown_table  # noq
 REFERENCE_VARIANT = "oracle"
 #: The perfect micro-profiler (exact on window k-1's validation set): the part of the regret it leaves is drift.
 HOLDOUT_VARIANT = "holdout_oracle"
+#: Tag of a run with its variant's name in the plan (``variants:``); runs without it are labeled by :func:`variant_label`.
+VARIANT_TAG = "ekya.variant"
 #: Columns of :func:`regret_table`.
 REGRET_COLUMNS = ("variant", "seed", "window", "accuracy", "reference_accuracy", "regret_points")
 #: Columns of :func:`chained_errors`.
@@ -51,7 +55,7 @@ class RegretRun:
     """One logged run of a job, as the study reads it back.
 
     Attributes:
-        variant: the estimation, e.g. ``micro``, ``micro + online correction``, ``oracle`` (:func:`variant_label`).
+        variant: the plan's name of the estimation, e.g. ``micro``, ``micro_corrected``, ``oracle`` (:data:`VARIANT_TAG`).
         seed: the run's seed.
         window_accuracy: window -> mean accuracy over the streams (fraction).
         estimation: window -> stream -> the window's estimation record (``schedule.json``'s ``estimation``).
@@ -68,10 +72,16 @@ class RegretRun:
 
 
 def variant_label(params: dict[str, str]) -> str:
-    """The variant of a run from its logged params: the profiler's name, and its correction when it has one."""
+    """The variant of a run without a :data:`VARIANT_TAG`, from its logged params: the profiler's name, and
+    ``micro_corrected`` for the micro-profiler with a correction (the names of ``conf/profiler_regret.yaml``)."""
     name = params.get("profiler.name", "?")
     correction = params.get("profiler.correction", "none")
-    return f"{name} + {correction} correction" if name == "micro" and correction not in ("none", "None", "") else name
+    return "micro_corrected" if name == "micro" and correction not in ("none", "None", "") else name
+
+
+def _variant_of(tag: str | None, params: dict[str, str]) -> str:
+    """A run's variant: its tag (the plan's name), else read from its params."""
+    return variant_label(params) if tag is None else tag
 
 
 # -- regret --------------------------------------------------------------------------------------
@@ -308,7 +318,7 @@ def load_regret_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> 
     runs: dict[tuple[str, int], RegretRun] = {}
     for child in children:
         params = child.data.params
-        key = (variant_label(params), int(params.get("seed", 0)))
+        key = (_variant_of(child.data.tags.get(VARIANT_TAG), params), int(params.get("seed", 0)))
         if key in runs:
             continue
         history = client.get_metric_history(child.info.run_id, WINDOW_METRIC)

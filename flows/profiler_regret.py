@@ -19,19 +19,24 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ekya.tracking.mlflow_logging import finish_sweep
-from ekya_studies.profiler_regret import build_regret_plan, parent_run_of, regret_markdown, load_regret_runs, write_regret
-from flows.config import check_run
+from ekya_studies.profiler_regret import VARIANT_TAG, build_regret_plan, parent_run_of, regret_markdown, load_regret_runs, write_regret
+from flows.config import build_resume, check_run
 from flows.errors import exit_on_bad_input
 from flows.window_loop import run_config
 
 
 def run_job(job: dict[str, Any], tracking_uri: str, experiment: str) -> None:
     """Every point of one job (a line each), then its report."""
+    from mlflow.tracking import MlflowClient
+
     total = len(job["points"])
     print(f"[profiler_regret] {job['name']}: {total} runs -> MLflow experiment {experiment!r}", flush=True)
+    client = MlflowClient(tracking_uri=tracking_uri)
     for i, point in enumerate(job["points"], start=1):
         began = time.perf_counter()
         summary = run_config(point["config"], job["sweep_dir"], f"{point['variant']} seed={point['seed']}")
+        # The run of this config, FINISHED now: tagged with its variant, which the report groups by.
+        client.set_tag(build_resume(point["config"]).run_id, VARIANT_TAG, point["variant"])
         print(f"  {job['name']} {i:2d}/{total}  {point['variant']:<16} seed={point['seed']}  "
               f"{100 * summary['summary/accuracy_mean']:6.2f}%  {time.perf_counter() - began:6.1f} s", flush=True)
     finish_sweep(tracking_uri, experiment, job["sweep_dir"])

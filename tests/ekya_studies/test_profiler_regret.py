@@ -28,7 +28,7 @@ RUNS = [
     RegretRun("micro", 1, {1: 0.70, 2: 0.60}, {1: {"cam0": audited_record([0.8, 0.9], [0.7, 0.75], "all", 0.75)},
                                                 2: {"cam0": audited_record([0.8, 0.7], [0.8, 0.6], "head", 0.8)}}),
     RegretRun("micro", 2, {1: 0.72, 2: 0.70}),
-    RegretRun("micro + online correction", 1, {1: 0.74, 2: 0.66}),
+    RegretRun("micro_corrected", 1, {1: 0.74, 2: 0.66}),
     RegretRun("oracle", 1, {1: 0.75, 2: 0.66}),
     RegretRun("oracle", 2, {1: 0.70, 2: 0.70}),
 ]
@@ -43,7 +43,7 @@ def test_regret_is_the_oracles_accuracy_minus_the_variants_at_the_same_seed_and_
     assert summary.loc["micro", "regret_points"] == pytest.approx(2.25)
     assert summary.loc["micro", "regret_seed_1"] == pytest.approx(5.5) and summary.loc["micro", "regret_seed_2"] == pytest.approx(-1.0)
     assert summary.loc["micro", "worst_window_regret_points"] == pytest.approx(6.0)
-    assert per_window_regret(table).loc["micro + online correction"].tolist() == pytest.approx([1.0, 0.0])
+    assert per_window_regret(table).loc["micro_corrected"].tolist() == pytest.approx([1.0, 0.0])
 
 
 def test_a_seed_without_an_oracle_run_has_no_regret():
@@ -73,22 +73,22 @@ def test_a_run_without_audit_contributes_its_chosen_configuration_and_serving_mo
 
 def test_the_variant_is_read_from_the_logged_profiler():
     assert variant_label({"profiler.name": "micro", "profiler.correction": "none"}) == "micro"
-    assert variant_label({"profiler.name": "micro", "profiler.correction": "online"}) == "micro + online correction"
+    assert variant_label({"profiler.name": "micro", "profiler.correction": "online"}) == "micro_corrected"
     assert variant_label({"profiler.name": "oracle"}) == "oracle"
     assert variant_label({"profiler.name": "micro"}) == "micro"  # logged before the correction existed
 
 
 def test_the_summary_and_figures_show_every_variant():
     text = regret_markdown("tiny", RUNS, note="a note")
-    assert "| micro | " in text and "micro + online correction" in text and "Chained fidelity" in text and "a note" in text
+    assert "| micro | " in text and "micro_corrected" in text and "Chained fidelity" in text and "a note" in text
     regret_figure("tiny", RUNS)
     chained_figure("tiny", chained_errors(RUNS[:1]))
 
 
 def test_without_an_oracle_run_the_summary_says_regret_is_not_measured():
-    runs = [RegretRun("micro", 1, {1: 0.7}), RegretRun("micro + online correction", 1, {1: 0.72})]
+    runs = [RegretRun("micro", 1, {1: 0.7}), RegretRun("micro_corrected", 1, {1: 0.72})]
     text = regret_markdown("job", runs)
-    assert "No finished oracle run: regret is not measured." in text and "| micro + online correction | 72.00 |" in text
+    assert "No finished oracle run: regret is not measured." in text and "| micro_corrected | 72.00 |" in text
     regret_figure("job", runs)
 
 

@@ -98,7 +98,7 @@ def test_a_tiny_study_logs_every_run_and_writes_the_regret_and_the_chained_fidel
     folder = tmp_path / "reports" / "tiny"
     assert {p.name for p in folder.iterdir()} == {"summary.md", "regret.csv", "chained_errors.csv", "regret.png", "chained.png"}
     regret = pd.read_csv(folder / "regret.csv")
-    assert set(regret["variant"]) == {"micro", "micro + online correction", "oracle", "holdout_oracle"}
+    assert set(regret["variant"]) == {"micro", "micro_corrected", "oracle", "holdout_oracle"}
     assert (regret[regret["variant"] == "oracle"]["regret_points"] == 0).all()
     errors = pd.read_csv(folder / "chained_errors.csv")
     assert {"config", "serving"} <= set(errors["kind"]) and errors["chosen"].any()
