@@ -47,7 +47,7 @@ def evaluate_profiler(config: dict[str, Any]) -> dict[str, float]:
         # Streams run one after another: training seeds the global torch RNG.
         table = pd.concat([evaluate_stream(evaluation, stream) for stream in evaluation.stream_names], ignore_index=True)
         metrics = log_results(logger, table, evaluation.source.window_seconds, float(config["gpus"]))
-    print(summary_text(metrics))
+    print(summary_text(metrics, str(config["device"])))
     print(f"{evaluation.trainings_run} trainings run, the rest resumed (MLflow run {logger.run_id})")
     return metrics
 
