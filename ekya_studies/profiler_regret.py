@@ -61,6 +61,7 @@ class RegretRun:
         estimation: window -> stream -> the window's estimation record (``schedule.json``'s ``estimation``).
         decision_seconds: the scheduler's decision time over the run, seconds (wall clock: reported, never compared).
         run_id: the MLflow run.
+        profile_share: window -> GPU-seconds the estimation charged (every stream) over the window's GPU-seconds.
     """
 
     variant: str
@@ -69,6 +70,7 @@ class RegretRun:
     estimation: dict[int, dict[str, dict]] = field(default_factory=dict)
     decision_seconds: float = float("nan")
     run_id: str = ""
+    profile_share: dict[int, float] = field(default_factory=dict)
 
 
 def variant_label(params: dict[str, str]) -> str:
@@ -239,6 +241,11 @@ def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
         configs = errors[errors["kind"] == "config"]
         lines += [f"Over every window: median |error| {configs['error_points'].abs().median():.2f} points over "
                   f"{len(configs)} estimates, bias {configs['error_points'].mean():+.2f}.", ""]
+    shares = {variant: [share for run in runs if run.variant == variant for share in run.profile_share.values()]
+              for variant in dict.fromkeys(run.variant for run in runs)}
+    if any(shares.values()):
+        lines += ["Estimation's charged GPU time, share of the window's GPU time (mean over windows and seeds): "
+                  + ", ".join(f"{variant} {100 * np.mean(values):.1f}%" for variant, values in shares.items() if values) + ".", ""]
     times = [(run.variant, run.seed, run.decision_seconds) for run in runs if np.isfinite(run.decision_seconds)]
     if times:
         lines += ["Scheduler decision time per run (wall clock of this machine, seconds): "
@@ -265,9 +272,12 @@ def regret_figure(job: str, runs: Sequence[RegretRun]):
         right.bar(np.asarray(by_window.columns, dtype=float) + (k - (len(others) - 1) / 2) * width, by_window.loc[variant],
                   width=width, label=variant)
     right.axhline(0, color="black", linewidth=0.8)
-    right.set(xlabel="Retraining window", ylabel="Accuracy lost to estimation (points)", title="Regret against the oracle")
+    right.set(xlabel="Retraining window", ylabel="Accuracy below the oracle's (points)", title="Regret against the oracle")
     if others:
         right.legend()
+    windows = sorted({w for run in runs for w in run.window_accuracy})
+    for axis in (left, right):
+        axis.set_xticks(windows)
     figure.tight_layout()
     return figure
 
@@ -307,8 +317,10 @@ def _estimation_records(client: MlflowClient, run_id: str, windows: Iterable[int
     return records
 
 
-def load_regret_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> list[RegretRun]:
-    """The FINISHED children of sweep ``parent_run_id``, newest per (variant, seed)."""
+def load_regret_runs(tracking_uri: str, experiment: str, parent_run_id: str, variants: Iterable[str] | None = None) -> list[RegretRun]:
+    """The FINISHED children of sweep ``parent_run_id``, newest per (variant, seed); only those of ``variants``
+    (None: every variant), so that a report shows what its plan defines, whatever else the sweep ran."""
+    wanted = None if variants is None else set(variants)
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -319,21 +331,28 @@ def load_regret_runs(tracking_uri: str, experiment: str, parent_run_id: str) -> 
     for child in children:
         params = child.data.params
         key = (_variant_of(child.data.tags.get(VARIANT_TAG), params), int(params.get("seed", 0)))
-        if key in runs:
+        if key in runs or (wanted is not None and key[0] not in wanted):
             continue
         history = client.get_metric_history(child.info.run_id, WINDOW_METRIC)
         accuracy = {int(m.step): float(m.value) for m in history}
         decisions = client.get_metric_history(child.info.run_id, "schedule_seconds_total")
+        # G: the run's, else 1 (a run on the CPU); the window's GPU-seconds are T x G.
+        gpus = float(params["gpus"]) if params.get("gpus", "None") != "None" else 1.0
+        window_gpu_seconds = float(params.get("dataset.window_seconds", "nan")) * gpus
+        profile_share = {int(m.step): m.value / window_gpu_seconds
+                         for m in client.get_metric_history(child.info.run_id, "gpu_seconds/profile")}
         runs[key] = RegretRun(key[0], key[1], accuracy, _estimation_records(client, child.info.run_id, accuracy),
-                              float(sum(m.value for m in decisions)) if decisions else float("nan"), child.info.run_id)
+                              float(sum(m.value for m in decisions)) if decisions else float("nan"), child.info.run_id,
+                              profile_share)
     order = {REFERENCE_VARIANT: 2}
     return sorted(runs.values(), key=lambda run: (order.get(run.variant, 0 if run.variant == "micro" else 1), run.variant, run.seed))
 
 
-def write_regret(tracking_uri: str, experiment: str, job: str, parent_run_id: str, output_dir: str | Path, note: str = "") -> list[Path]:
-    """``summary.md``, ``regret.csv``, ``chained_errors.csv`` and the figures of one job, in ``output_dir`` and logged
-    to its sweep's parent run (with the regret of each variant as metrics)."""
-    runs = load_regret_runs(tracking_uri, experiment, parent_run_id)
+def write_regret(tracking_uri: str, experiment: str, job: str, parent_run_id: str, output_dir: str | Path, note: str = "",
+                 variants: Iterable[str] | None = None) -> list[Path]:
+    """``summary.md``, ``regret.csv``, ``chained_errors.csv`` and the figures of one job's runs of ``variants`` (None:
+    every variant), in ``output_dir`` and logged to its sweep's parent run (with the regret of each variant as metrics)."""
+    runs = load_regret_runs(tracking_uri, experiment, parent_run_id, variants)
     if not runs:
         raise EkyaError(f"job {job}: sweep {parent_run_id} has no finished run")
     folder = Path(output_dir)
@@ -367,8 +386,8 @@ def build_regret_plan(options: dict[str, Any]) -> dict[str, Any]:
     ``conf/profiler_regret.yaml`` (plain containers); composing needs Hydra's global state.
 
     Returns:
-        ``{"jobs": [{"name", "sweep_dir", "output_dir", "points": [{"variant", "seed", "config"}]}], "tracking_uri",
-        "experiment"}``; every point has ``resume=true``, so a re-run skips the runs that finished and resumes killed ones.
+        ``{"jobs": [{"name", "sweep_dir", "output_dir", "overrides", "variants", "points": [{"variant", "seed", "config"}]}],
+        "tracking_uri", "experiment"}`` (``variants``: every variant the plan defines, the report's); every point has ``resume=true``, so a re-run skips the runs that finished and resumes killed ones.
 
     Raises:
         EkyaError: no job, no oracle variant, a job or variant that is not a list of overrides, seeds that are not
@@ -404,7 +423,7 @@ def build_regret_plan(options: dict[str, Any]) -> dict[str, Any]:
         configs = compose_points([*common, *jobs[job]], [[*variants[variant], f"seed={seed}"] for variant, seed in labels], f"job {job}")
         planned.append({
             "name": job, "sweep_dir": str(Path(options["sweeps_dir"]) / job), "output_dir": str(Path(options["output_dir"]) / job),
-            "overrides": list(jobs[job]),
+            "overrides": list(jobs[job]), "variants": list(variants),
             "points": [{"variant": variant, "seed": seed, "config": config} for (variant, seed), config in zip(labels, configs)],
         })
     return {"jobs": planned, "tracking_uri": str(options["tracking"]["uri"]), "experiment": str(options["tracking"]["experiment"])}

@@ -13,13 +13,14 @@ bad input gets one ``error:`` line and exit status 2.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ekya.tracking.mlflow_logging import finish_sweep
-from ekya_studies.profiler_regret import VARIANT_TAG, build_regret_plan, parent_run_of, regret_markdown, load_regret_runs, write_regret
+from ekya_studies.profiler_regret import VARIANT_TAG, build_regret_plan, parent_run_of, write_regret
 from flows.config import build_resume, check_run
 from flows.errors import exit_on_bad_input
 from flows.window_loop import run_config
@@ -43,8 +44,8 @@ def run_job(job: dict[str, Any], tracking_uri: str, experiment: str) -> None:
     parent = parent_run_of(tracking_uri, experiment, job["sweep_dir"])
     note = (f"Job `{job['name']}`: `python -m flows.window_loop {' '.join(job['overrides'])}` with each variant's overrides "
             f"and seed; MLflow experiment `{experiment}`, sweep `{parent}`.")
-    paths = write_regret(tracking_uri, experiment, job["name"], parent, job["output_dir"], note)
-    print(regret_markdown(job["name"], load_regret_runs(tracking_uri, experiment, parent)), flush=True)
+    paths = write_regret(tracking_uri, experiment, job["name"], parent, job["output_dir"], note, job["variants"])
+    print((Path(job["output_dir"]) / "summary.md").read_text(), flush=True)
     print(f"[profiler_regret] wrote {', '.join(p.name for p in paths)} to {job['output_dir']}", flush=True)
 
 

@@ -92,6 +92,12 @@ def test_without_an_oracle_run_the_summary_says_regret_is_not_measured():
     regret_figure("job", runs)
 
 
+def test_the_summary_reports_the_estimations_share_of_the_window():
+    runs = [RegretRun("micro", 1, {1: 0.6, 2: 0.5}, profile_share={1: 0.2, 2: 0.1}), RegretRun("oracle", 1, {1: 0.7, 2: 0.7},
+                                                                                      profile_share={1: 0.0, 2: 0.0})]
+    assert "share of the window's GPU time (mean over windows and seeds): micro 15.0%, oracle 0.0%." in regret_markdown("job", runs)
+
+
 def test_the_regret_splits_into_estimation_and_drift_with_a_holdout_oracle():
     runs = [RegretRun("micro", 1, {1: 0.60, 2: 0.50}), RegretRun("holdout_oracle", 1, {1: 0.65, 2: 0.55}),
             RegretRun("oracle", 1, {1: 0.75, 2: 0.75})]
