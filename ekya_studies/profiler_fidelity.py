@@ -26,12 +26,14 @@ retraining configuration, with the configuration's epochs overridden to each val
 * **Start model.** Every window's configurations start from the base model (offline
   profiling's ``start_from="base"``): windows are independent and the profiler and the truth
   always start from the same model.
-* **Costs.** Measured seconds with the whole device (GPU-seconds at 100% of one GPU; on a
-  CPU, CPU-seconds), no calibration: a full training costs its ``compute_seconds`` (frozen
-  layers once, then the epochs); a profiling run costs the same plus its validation, less the
-  frozen-layer passes it reused: the profiling runs of one frozen depth share the pass of the
-  sample and of the validation set (:class:`~ekya.training.retrain.FrozenPasses`), as in the
-  local executor.
+* **Costs.** ``cost="reference"`` (the default of the flow): the shipped reference table's
+  seconds per crop (:class:`~ekya.profiling.costs.JobCosts`), a function of the work alone, so the
+  cost figures are the same on every machine and whatever else loads it. ``cost="measured"``: the
+  seconds measured with the whole device (GPU-seconds at 100% of one GPU; on a CPU, CPU-seconds),
+  for a GPU without a table of its own. Either way a full training costs its frozen-layer pass
+  and its epochs; a profiling run costs the same plus its validation, less the frozen-layer passes
+  it reused: the profiling runs of one frozen depth share the pass of the sample and of the
+  validation set (:class:`~ekya.training.retrain.FrozenPasses`), as in the local executor.
 
 Errors are ``estimated - true`` in accuracy points (100 x fraction): positive = the profiler
 is optimistic. The paper's error target is checked against ``accuracy_holdout`` (the profiler
@@ -58,6 +60,7 @@ import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -71,6 +74,7 @@ from ekya.training.config import ModelSettings
 from ekya.models.factory import EdgeModel
 from ekya.models.predict import evaluate
 from ekya.profiling.micro_profiler import MicroProfiler, ProfileRun
+from ekya.profiling.costs import JobCosts, check_cost_mode
 from ekya.profiling.offline import RetrainingStudy, safe_file_name
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya.training.config import RetrainConfig
@@ -97,6 +101,8 @@ TARGET_COST_SHARE_OF_WINDOW = {"gpu": 0.01, "cpu": 0.022}
 TARGET_COST_RATIO_VS_EXHAUSTIVE = 100.0
 #: Bump when the meaning of a stored cell changes, so older cells are not reused.
 CELL_FORMAT = 3
+#: Of a profiling cell: bumped when its fields change (its runs are cheap to redo; full trainings are kept).
+PROFILE_CELL_FORMAT = 2
 
 
 # -- pure statistics ---------------------------------------------------------------------------
@@ -385,6 +391,7 @@ class ProfilerEvaluation(RetrainingStudy):
         device: torch device.
         torch_threads: torch intra-op threads (None: leave as is).
         progress: progress bar over (stream, window, configuration, epochs) cells.
+        cost: ``reference`` (the shipped table), the path of a .csv table, or ``measured`` (see the module docstring).
     """
 
     purpose = "evaluating the profiler"
@@ -404,8 +411,13 @@ class ProfilerEvaluation(RetrainingStudy):
         device: str = "cpu",
         torch_threads: int | None = 1,
         progress: bool = True,
+        cost: str = "measured",
     ) -> None:
         self.epochs = check_epochs(epochs)
+        mode = check_cost_mode(cost, "cost")
+        if mode == "calibrated":
+            raise EkyaError("cost='calibrated'; valid here: reference, measured or the path of a .csv reference cost table")
+        self.costs = None if mode == "measured" else JobCosts(mode, device, model.name, key="cost")
         super().__init__(source, model, retrain_configs, output, seed, streams, windows, cache_dir, device, torch_threads, progress)
         #: The distinct configurations once epochs are overridden (the first of each kind is kept).
         self.retrain_configs = _distinct_after_override(retrain_configs)
@@ -414,6 +426,11 @@ class ProfilerEvaluation(RetrainingStudy):
         self.profiler = profiler
         #: Trainings run (not resumed) by this object: profiling runs and full trainings.
         self.trainings_run = 0
+        if self.costs is not None:
+            resolution = source.crop_resolution
+            if resolution is None:
+                raise EkyaError("cost: the table's rates need crops of one resolution, which this dataset does not declare; use cost=measured")
+            self.costs.use_table_rates(self.retrain_configs, resolution)
 
     @property
     def num_cells(self) -> int:
@@ -462,7 +479,8 @@ class ProfilerEvaluation(RetrainingStudy):
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 index = index_of[config.name]
                 identity = {"probe": _profile_key(config), "index": index, "epochs": epochs, "sample_fraction": sample_fraction,
-                            "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed, "shared_passes": True}
+                            "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed,
+                            "profile_format": PROFILE_CELL_FORMAT}
                 cell = store.load("profile", config.name, identity)
                 if cell is None:
                     probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
@@ -474,12 +492,13 @@ class ProfilerEvaluation(RetrainingStudy):
                             "validation_sample_epochs": list(result.validation_sample_epochs),
                             "seconds_per_epoch": (result.compute_seconds - result.feature_seconds) / result.epochs,
                             "feature_seconds": result.feature_seconds, "validation_seconds": result.validation_seconds,
-                            "reused_seconds": result.reused_seconds,
+                            "reused_seconds": result.reused_seconds, "reused_passes": list(result.reused_passes), "epochs": result.epochs,
                             "num_samples": result.num_samples, "num_classes": int(len(np.unique(split.sample.labels)))}
                     store.save("profile", config.name, identity, cell)
-                return ProfileRun(cell["validation_accuracies"], cell["seconds_per_epoch"], cell["num_samples"], cell["num_classes"],
-                                  feature_seconds=cell["feature_seconds"], validation_seconds=cell["validation_seconds"],
-                                  validation_sample_epochs=cell["validation_sample_epochs"], reused_seconds=cell["reused_seconds"])
+                seconds_per_epoch, feature_seconds, validation_seconds, reused_seconds = self._profile_seconds(config, cell, len(split.holdout))
+                return ProfileRun(cell["validation_accuracies"], seconds_per_epoch, cell["num_samples"], cell["num_classes"],
+                                  feature_seconds=feature_seconds, validation_seconds=validation_seconds,
+                                  validation_sample_epochs=cell["validation_sample_epochs"], reused_seconds=reused_seconds)
 
             for epochs in self.epochs:
                 configs = [replace(config, epochs=epochs) for config in self.retrain_configs]
@@ -497,6 +516,15 @@ class ProfilerEvaluation(RetrainingStudy):
         bar.close()
         return error_table(rows)
 
+    def _profile_seconds(self, config: RetrainConfig, cell: dict[str, Any], validation_size: int) -> tuple[float, float, float, float]:
+        """A profiling run's seconds per epoch, frozen-layer pass, validation and reused passes: measured, or the table's."""
+        if self.costs is None:
+            return cell["seconds_per_epoch"], cell["feature_seconds"], cell["validation_seconds"], cell["reused_seconds"]
+        work = SimpleNamespace(num_samples=cell["num_samples"], samples_processed=cell["num_samples"] * cell["epochs"],
+                               validation_accuracy=cell["validation_accuracies"], reused_passes=tuple(cell["reused_passes"]))
+        feature, training, validation = self.costs.run_seconds(config, work, validation_size)
+        return training / cell["epochs"], feature, validation, self.costs.reused_seconds(config, work, validation_size)
+
     def _truth(
         self, store: _CellStore, stream: str, k: int, index: int, config: RetrainConfig, base: EdgeModel,
         split: _Split, current: Window,
@@ -513,6 +541,10 @@ class ProfilerEvaluation(RetrainingStudy):
                 "accuracy_next_window": evaluate(result.model, current, device=self.device),
             }
             store.save("truth", config.name, identity, cell)
+        if self.costs is not None:  # the table's seconds for the same work: the subsample's crops, every epoch
+            samples = max(1, int(round(config.subsample * len(split.pool))))
+            work = SimpleNamespace(num_samples=samples, samples_processed=samples * config.epochs, validation_accuracy=[])
+            cell = {**cell, "gpu_seconds": self.costs.training_seconds(config, work)}
         return cell
 
     def run(self) -> pd.DataFrame:

@@ -391,6 +391,7 @@ def build_profiler_evaluation(config: Mapping[str, Any]) -> ProfilerEvaluation:
         device=config["device"],
         torch_threads=config["torch_threads"],
         progress=bool(config["progress"]),
+        cost=str(config["cost"]),
     )
 
 

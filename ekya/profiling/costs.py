@@ -154,7 +154,7 @@ class JobCosts:
             if self.table is None:
                 self.inference_profile = measured
                 return
-            self.seconds_per_sample = {family(c): self._table_rates(c, resolution) for c in retrain_configs.values()}
+            self.use_table_rates(retrain_configs.values(), resolution)
             self.inference_profile = {
                 name: (self.table.inference_seconds(self.model_name, config.resolution or resolution), measured[name][1])
                 for name, config in inference_configs.items()
@@ -176,6 +176,12 @@ class JobCosts:
             write_text_atomically(path, json.dumps(calibration))
         self.seconds_per_sample = calibration["seconds_per_sample"]
         self.inference_profile = {name: tuple(value) for name, value in calibration["inference"].items()}
+
+    def use_table_rates(self, retrain_configs: Iterable[RetrainConfig], resolution: int) -> None:
+        """Take the training rates of ``retrain_configs`` at crops of ``resolution`` pixels from the table (its modes only)."""
+        if self.table is None:
+            raise EkyaError(f"cost mode {self.mode!r} has no table to take training rates from")
+        self.seconds_per_sample = {family(c): self._table_rates(c, resolution) for c in retrain_configs}
 
     def _table_rates(self, config: RetrainConfig, resolution: int) -> dict[str, float]:
         rates = self.table.training_rates(self.model_name, resolution, config.train_layers)

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from ekya.errors import EkyaError
+from ekya.profiling.reference_costs import ReferenceCosts
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya_studies.profiler_fidelity import log_results
 from flows.config import build_profiler_evaluation
@@ -67,6 +68,16 @@ def test_tiny_evaluation_logs_metrics_table_and_plot(tmp_path):
     config = compose_evaluation_config(tmp_path)
     evaluation = build_profiler_evaluation(config)
     table = evaluation.run()
+    # cost=reference: every full training costs the table's rates times its work, on any machine.
+    rates = ReferenceCosts.shipped("cpu").training_rates("shufflenet_v2_x0_5", 32, 1)
+    pool = 60 - evaluation.profiler.split_sizes(60)[0]
+    samples = round(0.5 * pool)
+    assert table["gpu_seconds"].tolist() == pytest.approx([rates.frozen * samples + rates.train * samples * epochs
+                                                            for epochs in table["epochs"]])
+    # The measured seconds of the same cells (nothing is trained again).
+    measured = build_profiler_evaluation(compose_evaluation_config(tmp_path, "cost=measured")).run()
+    assert measured[["estimated_accuracy", "accuracy_holdout"]].equals(table[["estimated_accuracy", "accuracy_holdout"]])
+    assert not measured["gpu_seconds"].equals(table["gpu_seconds"])
     with RunLogger(config["tracking"]["uri"], config["tracking"]["experiment"], "tiny", {"epochs": "[1, 2]"}) as logger:
         metrics = log_results(logger, table, evaluation.source.window_seconds, float(config["gpus"]))
     check_logged(tmp_path, config, metrics)
@@ -90,6 +101,7 @@ def test_flow_logs_one_run_and_prints_the_targets(tmp_path, capsys):
     ("profiler.sample_fraction=0", r"profiler.sample_fraction must be a fraction in \(0, 1\]"),
     ("profiler.sample_fraction=1.5", r"profiler.sample_fraction must be a fraction in \(0, 1\]"),
     ("profiler.validation_size=0", "profiler.validation_size must be an integer >= 1"),
+    ("cost=calibrated", "cost='calibrated'; valid here: reference, measured"), ("cost=cheap", "cost='cheap'; valid: reference"),
     # 60-crop windows, a sample of half of them: at most 30 crops are left to validate on.
     ("profiler.validation_size=31", r"profiler.validation_size=31 .*dataset.crops_per_window=60.*valid: validation_size <= 30"),
 ])
