@@ -176,9 +176,13 @@ def _points(value: float, sign: bool = False) -> str:
     return "" if pd.isna(value) else (f"{value:+.2f}" if sign else f"{value:.2f}")
 
 
-def _decomposition_lines(runs: Sequence[RegretRun], summary: pd.DataFrame, seeds: list[int]) -> list[str]:
-    """The regret split into estimation (against the perfect micro-profiler) and drift (it against the oracle)."""
-    holdout = regret_summary(regret_table(runs, HOLDOUT_VARIANT))
+def _decomposition_lines(runs: Sequence[RegretRun], seeds: list[int]) -> list[str]:
+    """The regret split into estimation (against the perfect micro-profiler) and drift (it against the oracle), over
+    the seeds the holdout oracle ran."""
+    held = {run.seed for run in runs if run.variant == HOLDOUT_VARIANT}
+    runs = [run for run in runs if run.seed in held]
+    seeds = [seed for seed in seeds if seed in held]
+    holdout, summary = regret_summary(regret_table(runs, HOLDOUT_VARIANT)), regret_summary(regret_table(runs))
     if not len(holdout) or not len(summary):
         return []
     against_oracle = summary.set_index("variant")["regret_points"]
@@ -189,7 +193,8 @@ def _decomposition_lines(runs: Sequence[RegretRun], summary: pd.DataFrame, seeds
     return ["### Where the regret comes from", "",
             f"`{HOLDOUT_VARIANT}` is a perfect micro-profiler: every configuration fully retrained on window k-1 without the "
             "validation set and measured on it. Regret against the oracle = estimation (the variant against it) + drift "
-            "(it against the oracle: what no estimate made on window k-1 can know). Accuracy points, mean over seeds.", "",
+            "(it against the oracle: what no estimate made on window k-1 can know). Accuracy points, mean over the seeds "
+            f"the holdout oracle ran ({', '.join(map(str, seeds))}).", "",
             markdown_table(["variant", "regret vs oracle", "estimation: vs holdout oracle", "drift: holdout oracle vs oracle",
                             *[f"estimation seed {s}" for s in seeds]], rows), ""]
 
@@ -212,7 +217,7 @@ def regret_markdown(job: str, runs: Sequence[RegretRun], note: str = "") -> str:
         rows = [(r["variant"], f"{100 * r['accuracy']:.2f}", *[_points(r.get(f"regret_seed_{s}", np.nan), True) for s in seeds],
                  _points(r["regret_points"], True), _points(r["worst_window_regret_points"], True)) for _, r in summary.iterrows()]
         lines += [markdown_table(header, rows), ""]
-    lines += _decomposition_lines(runs, summary, seeds)
+    lines += _decomposition_lines(runs, seeds)
     by_window = per_window_regret(table) if len(table) else pd.DataFrame()
     if len(by_window):
         lines += ["Regret per window (mean over seeds, accuracy points):", "",

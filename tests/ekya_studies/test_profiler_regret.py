@@ -105,3 +105,6 @@ def test_the_regret_splits_into_estimation_and_drift_with_a_holdout_oracle():
     # micro: 20 points below the oracle on average; 5 of them to estimation, 15 to drift.
     assert "Where the regret comes from" in text and "| micro | +20.00 | +5.00 | +15.00 | +5.00 |" in text
     assert "Where the regret comes from" not in regret_markdown("job", [runs[0], runs[2]])
+    # A seed without a holdout oracle run stays out of the split, the regret against the oracle too.
+    other_seed = [RegretRun("micro", 2, {1: 0.0, 2: 0.0}), RegretRun("oracle", 2, {1: 0.75, 2: 0.75})]
+    assert "| micro | +20.00 | +5.00 | +15.00 | +5.00 |" in regret_markdown("job", runs + other_seed)
