@@ -193,10 +193,12 @@ def profiling_with_and_without_shared_passes(repeats: int) -> dict[bool, tuple[f
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from ekya.execution.local.estimation import profiling_run
     from ekya.models.factory import build_model
-    from ekya.profiling.micro_profiler import ProfileRun, total_profiling_gpu_seconds
+    from ekya.profiling.costs import JobCosts
+    from ekya.profiling.micro_profiler import total_profiling_gpu_seconds
     from ekya.training.config import RetrainConfig
-    from ekya.training.retrain import FrozenPasses, retrain
+    from ekya.training.retrain import FrozenPasses
     from flows.config import build_micro_profiler, build_source, load_retrain_space
 
     with tempfile.TemporaryDirectory() as cache, initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -207,6 +209,7 @@ def profiling_with_and_without_shared_passes(repeats: int) -> dict[bool, tuple[f
     validation_indices, sample_indices = profiler.split(window.labels, 1)
     validation, sample = window.subset(validation_indices), window.subset(sample_indices)
     model = build_model(config["model"]["name"], hidden_size=config["model"]["hidden_size"])
+    costs = JobCosts("measured", "cpu", config["model"]["name"], progress=False)
     results: dict[bool, tuple[float, float]] = {}
     for shared in (False, True):
         charged, wall = [], []
@@ -214,17 +217,10 @@ def profiling_with_and_without_shared_passes(repeats: int) -> dict[bool, tuple[f
             passes = FrozenPasses(model, sample, validation) if shared else None
 
             def train_fn(retrain_config, sample_fraction, epochs, validations_per_epoch):
-                probe = RetrainConfig(retrain_config.name, retrain_config.train_layers, retrain_config.hidden_size, 1.0, epochs,
-                                      retrain_config.batch_size, retrain_config.learning_rate)
-                result = retrain(model, sample, probe, seed=0, validation=validation, validations_per_epoch=validations_per_epoch,
-                                 frozen_passes=passes)
-                return ProfileRun(result.validation_accuracy, (result.compute_seconds - result.feature_seconds) / result.epochs,
-                                  result.num_samples, 6, feature_seconds=result.feature_seconds,
-                                  validation_seconds=result.validation_seconds, reused_seconds=result.reused_seconds)
+                return profiling_run(model, sample, validation, retrain_config, epochs, validations_per_epoch, 0, "cpu", costs, passes)
 
             started = time.perf_counter()
-            estimates = profiler.profile(configs, train_fn, len(window),
-                                         profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate))
+            estimates = profiler.profile(configs, train_fn, len(window), profile_key=RetrainConfig.profile_key)
             wall.append(time.perf_counter() - started)
             charged.append(total_profiling_gpu_seconds(estimates))
         results[shared] = (statistics.median(charged), statistics.median(wall))

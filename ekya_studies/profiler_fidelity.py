@@ -78,7 +78,7 @@ from ekya.profiling.costs import JobCosts, check_cost_mode
 from ekya.profiling.offline import RetrainingStudy, safe_file_name
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya.training.config import RetrainConfig
-from ekya.training.retrain import FrozenPasses, retrain
+from ekya.training.retrain import FrozenPasses, retrain, subsample_size
 
 #: Columns of the error table, one row per (stream, window, configuration, epochs).
 #: Accuracies are fractions in [0, 1]; errors are accuracy points (estimated - true);
@@ -359,11 +359,6 @@ def _distinct_after_override(configs: Sequence[RetrainConfig]) -> list[RetrainCo
     return list(kept.values())
 
 
-def _profile_key(config: RetrainConfig) -> tuple:
-    """Configurations that share one profiling run (as in the local executor)."""
-    return (config.train_layers, config.hidden_size, config.batch_size, config.learning_rate)
-
-
 @dataclass(frozen=True)
 class _Split:
     """Window k-1 split for one (stream, k): profiling sample, training pool, held-out validation."""
@@ -478,14 +473,12 @@ class ProfilerEvaluation(RetrainingStudy):
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
                 index = index_of[config.name]
-                identity = {"probe": _profile_key(config), "index": index, "epochs": epochs, "sample_fraction": sample_fraction,
+                identity = {"probe": config.profile_key(), "index": index, "epochs": epochs, "sample_fraction": sample_fraction,
                             "validations_per_epoch": validations_per_epoch, "profiler_seed": self.profiler.seed,
                             "profile_format": PROFILE_CELL_FORMAT}
                 cell = store.load("profile", config.name, identity)
                 if cell is None:
-                    probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs,
-                                          config.batch_size, config.learning_rate)
-                    result = retrain(base, split.sample, probe, seed=self._seed(stream, k, index), device=self.device,
+                    result = retrain(base, split.sample, config.probe(epochs), seed=self._seed(stream, k, index), device=self.device,
                                      validation=split.holdout, validations_per_epoch=validations_per_epoch, frozen_passes=passes)
                     self.trainings_run += 1
                     cell = {"validation_accuracies": list(result.validation_accuracy),
@@ -502,7 +495,7 @@ class ProfilerEvaluation(RetrainingStudy):
 
             for epochs in self.epochs:
                 configs = [replace(config, epochs=epochs) for config in self.retrain_configs]
-                estimates = self.profiler.profile(configs, train_fn, len(split.pool), profile_key=_profile_key)
+                estimates = self.profiler.profile(configs, train_fn, len(split.pool), profile_key=RetrainConfig.profile_key)
                 for config, estimate in zip(configs, estimates):
                     truth = self._truth(store, stream, k, index_of[config.name], config, base, split, windows[k])
                     rows.append({
@@ -542,7 +535,7 @@ class ProfilerEvaluation(RetrainingStudy):
             }
             store.save("truth", config.name, identity, cell)
         if self.costs is not None:  # the table's seconds for the same work: the subsample's crops, every epoch
-            samples = max(1, int(round(config.subsample * len(split.pool))))
+            samples = subsample_size(len(split.pool), config.subsample)
             work = SimpleNamespace(num_samples=samples, samples_processed=samples * config.epochs, validation_accuracy=[])
             cell = {**cell, "gpu_seconds": self.costs.training_seconds(config, work)}
         return cell

@@ -4,7 +4,7 @@ edge model's settings: plain values, importable without torch (config checks bui
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Mapping
 
 from ekya.errors import EkyaError
@@ -71,6 +71,15 @@ class RetrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able fields (for logging and cache keys)."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def profile_key(self) -> tuple:
+        """Configurations with equal keys share one micro-profiling run: all but the data share and epochs,
+        which profiling does not use."""
+        return (self.train_layers, self.hidden_size, self.batch_size, self.learning_rate)
+
+    def probe(self, epochs: int) -> "RetrainConfig":
+        """The micro-profiling run standing for this configuration: every crop of the sample, for ``epochs`` epochs."""
+        return replace(self, subsample=1.0, epochs=epochs)
 
 
 def _is_int(value: object) -> bool:

@@ -127,10 +127,14 @@ def concatenate_windows(windows: Window | list[Window]) -> tuple[np.ndarray, np.
     return images, labels
 
 
+def subsample_size(num_crops: int, fraction: float) -> int:
+    """How many of ``num_crops`` crops a ``fraction`` of them trains on (at least one)."""
+    return max(1, int(round(fraction * num_crops)))
+
+
 def subsample_indices(num_crops: int, fraction: float, seed: int) -> np.ndarray:
-    """Sorted indices of a uniform random ``fraction`` of ``num_crops`` crops (at least one), seeded."""
-    count = max(1, int(round(fraction * num_crops)))
-    chosen = np.random.default_rng(seed).choice(num_crops, size=count, replace=False)
+    """Sorted indices of a uniform random ``fraction`` of ``num_crops`` crops (:func:`subsample_size` of them), seeded."""
+    chosen = np.random.default_rng(seed).choice(num_crops, size=subsample_size(num_crops, fraction), replace=False)
     return np.sort(chosen)
 
 

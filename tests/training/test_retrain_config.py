@@ -82,3 +82,11 @@ def test_default_space_spans_the_papers_ranges():
     assert min(c.subsample for c in space) == 0.2 and max(c.subsample for c in space) == 1.0
     assert min(c.epochs for c in space) == 2 and max(c.epochs for c in space) == 30
     assert len({c.hidden_size for c in space}) > 1
+
+
+def test_a_configurations_profiling_probe_and_the_runs_it_shares():
+    config = RetrainConfig("c", 2, 64, 0.5, 30, 16, 0.05)
+    assert config.probe(3) == RetrainConfig("c", 2, 64, 1.0, 3, 16, 0.05)
+    # Equal but for data share and epochs: one profiling run serves both.
+    assert config.profile_key() == RetrainConfig("d", 2, 64, 0.2, 5, 16, 0.05).profile_key()
+    assert config.profile_key() != RetrainConfig("c", 1, 64, 0.5, 30, 16, 0.05).profile_key()

@@ -41,6 +41,7 @@ from ekya.training.config import RetrainConfig
 if TYPE_CHECKING:
     from ekya.models.factory import EdgeModel
     from ekya.profiling.costs import JobCosts
+    from ekya.training.retrain import FrozenPasses
 
 #: Where the scheduler's estimates come from: the micro-profiler, exact outcomes of full retraining on the
 #: window itself, or on window k-1's held-out validation set.
@@ -74,6 +75,22 @@ class Estimates:
     accuracy: np.ndarray
     profile_gpu_seconds: float
     serving_accuracy: float
+
+
+def profiling_run(serving: EdgeModel, sample: Window, validation: Window, config: RetrainConfig, epochs: int,
+                  validations_per_epoch: int, seed: int, device: str, costs: JobCosts, passes: FrozenPasses | None = None) -> ProfileRun:
+    """One micro-profiling run: ``config``'s probe (:meth:`RetrainConfig.probe`) trained from ``serving`` on ``sample``
+    for ``epochs`` epochs, validated on ``validation``, its seconds from ``costs`` (less the frozen passes it took from
+    ``passes``)."""
+    from ekya.training.retrain import retrain
+
+    result = retrain(serving, sample, config.probe(epochs), seed=seed, device=device, validation=validation,
+                     validations_per_epoch=validations_per_epoch, frozen_passes=passes)
+    feature_seconds, training_seconds, validation_seconds = costs.run_seconds(config, result, len(validation))
+    return ProfileRun(result.validation_accuracy, training_seconds / result.epochs, result.num_samples, len(np.unique(sample.labels)),
+                      feature_seconds=feature_seconds, validation_seconds=validation_seconds,
+                      validation_sample_epochs=result.validation_sample_epochs,
+                      reused_seconds=costs.reused_seconds(config, result, len(validation)))
 
 
 class Estimation:
@@ -156,24 +173,16 @@ class Estimation:
             accuracies = np.array([accuracy for _, accuracy in exact])
             profile_seconds = 0.0
         else:
-            from ekya.training.retrain import FrozenPasses, retrain
+            from ekya.training.retrain import FrozenPasses
 
             passes = FrozenPasses(serving, sample, validation)
 
             def train_fn(config: RetrainConfig, sample_fraction: float, epochs: int, validations_per_epoch: int) -> ProfileRun:
-                probe = RetrainConfig(config.name, config.train_layers, config.hidden_size, 1.0, epochs, config.batch_size, config.learning_rate)
-                result = retrain(serving, sample, probe, seed=run_seed(config.name), device=self.device,
-                                 validation=validation, validations_per_epoch=validations_per_epoch, frozen_passes=passes)
-                feature_seconds, training_seconds, validation_seconds = costs.run_seconds(config, result, len(validation))
-                return ProfileRun(result.validation_accuracy, training_seconds / result.epochs, result.num_samples,
-                                  len(np.unique(sample.labels)), feature_seconds=feature_seconds,
-                                  validation_seconds=validation_seconds, validation_sample_epochs=result.validation_sample_epochs,
-                                  reused_seconds=costs.reused_seconds(config, result, len(validation)))
+                return profiling_run(serving, sample, validation, config, epochs, validations_per_epoch, run_seed(config.name),
+                                     self.device, costs, passes)
 
-            estimates = self.profiler.profile(
-                [self.retrain_configs[name] for name in kept], train_fn, len(labeled),
-                profile_key=lambda c: (c.train_layers, c.hidden_size, c.batch_size, c.learning_rate),
-            )
+            estimates = self.profiler.profile([self.retrain_configs[name] for name in kept], train_fn, len(labeled),
+                                              profile_key=RetrainConfig.profile_key)
             costs = np.array([e.gpu_seconds for e in estimates])
             accuracies = np.array([e.accuracy for e in estimates])
             profile_seconds = float(sum(e.profiling_gpu_seconds for e in estimates))

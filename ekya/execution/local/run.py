@@ -231,9 +231,11 @@ class LocalRun:
         resolution = {name: config.resolution for name, config in self.inference_configs.items()}
         outcome, retrained = self.jobs.play(window, problem, scheduler, profiles, first, placement, inputs, self.retrain_configs,
                                             resolution, seeds)
+        from ekya.training.retrain import subsample_size
+
         for s, (config, model, accuracy, status) in retrained.items():
             chosen = self.retrain_configs[config]
-            samples = max(1, int(round(chosen.subsample * len(inputs[s][1].labels))))
+            samples = subsample_size(len(inputs[s][1].labels), chosen.subsample)
             result = RetrainingResult(train_result(chosen, model, status, samples), float(status.get("seconds", 0.0)), accuracy)
             self._retraining[(window, self.stream_names[s])].record(config, result)
         return outcome
