@@ -31,6 +31,7 @@ from ekya.execution.local.estimation import Estimation, PruningSettings
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.run import LocalRun
 from ekya.execution.checkpoints import WindowCheckpoints
+from ekya.execution.model_cache import CacheSettings
 from ekya.execution.placement import placement_rule
 from ekya.execution.simulated import SimulatedRun
 from ekya.inference.config import load_inference_space
@@ -41,6 +42,7 @@ from ekya.profiling.micro_profiler import MicroProfiler
 from ekya.profiling.throughput import scaling_table
 from ekya.profiling.trace import Trace, load_trace
 from ekya.scheduling import Scheduler, build_scheduler as scheduler_named
+from ekya.scheduling.drift import RetrainOnDrift
 from ekya.scheduling.problem import ThroughputScaling, WindowSettings
 from ekya.scheduling.uniform import RETRAIN_CONFIG_ALIASES
 from ekya.tracking.resume import Resumption, find_resumption
@@ -222,7 +224,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
         window_seconds = executor["window_seconds"] if executor["window_seconds"] is not None else trace.window_seconds
         settings = window_settings(config, window_seconds, throughput_scaling(config, "cpu", trace.root / "throughput.csv"), trace)
         return SimulatedRun(trace, settings, config["streams"], config["windows"], float(config["profiler"]["noise_std"]), seed,
-                            placement_rule(str(executor["placement"]), settings.gpus))
+                            placement_rule(str(executor["placement"]), settings.gpus), build_cache(config["cache"]))
     if name == "local":
         strict("executor", executor, ("name", "device", "workers", "torch_threads", "cost", "scaling", "placement", "jobs", "isolation",
                                       *RUNNER_KEYS))
@@ -264,6 +266,7 @@ def build_executor(config: Mapping[str, Any]) -> Executor:
             device,
             placement=placement_rule(str(executor["placement"]), settings.gpus),
             jobs=jobs,
+            cache=build_cache(config["cache"]),
         )
     raise EkyaError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
 
@@ -279,7 +282,25 @@ def build_scheduler(config: Mapping[str, Any], executor: Executor, resolve_alias
     name = params.get("retrain_config")
     if name is not None and (resolve_aliases or isinstance(executor, SimulatedRun) or name not in RETRAIN_CONFIG_ALIASES):
         params["retrain_config"] = executor.resolve_retrain_config(str(name))
-    return scheduler_named(config["scheduler"]["name"], **params)
+    scheduler = scheduler_named(config["scheduler"]["name"], **params)
+    drift = build_drift(config["drift"])
+    return RetrainOnDrift(scheduler, drift["threshold"]) if drift["enabled"] else scheduler
+
+
+def build_cache(cache: Mapping[str, Any]) -> CacheSettings:
+    """The ``cache`` group: the model cache's size, candidates, eviction and scope."""
+    return CacheSettings(**strict("cache", cache, ("size", "candidates", "eviction", "scope")))
+
+
+def build_drift(drift: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``drift`` group, checked: ``enabled`` (true/false) and ``threshold`` (accuracy points in [0, 100])."""
+    drift = strict("drift", drift, ("enabled", "threshold"))
+    if not isinstance(drift["enabled"], bool):
+        raise EkyaError(f"drift.enabled must be true or false, got {drift['enabled']!r}")
+    threshold = drift["threshold"]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 100:
+        raise EkyaError(f"drift.threshold must be a number of accuracy points in [0, 100], got {threshold!r}")
+    return {"enabled": drift["enabled"], "threshold": float(threshold)}
 
 
 def check_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> None:

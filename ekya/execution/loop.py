@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
 
+from ekya.execution.drift import drift_references, record_drift, with_drift
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome, outcome_record, play_window, timed_schedule
 from ekya.scheduling.base import Scheduler
@@ -51,8 +52,8 @@ class WindowExecutor(Protocol):
     def retrain(self, window: int, stream: str, config: str) -> None:
         """Run a chosen retraining job ahead of the timeline (streams in parallel)."""
 
-    def commit(self, window: int, retrained: list[str | None]) -> None:
-        """Retrained models serve from the next window on."""
+    def commit(self, window: int, retrained: list[str | None], adopted: list[str | None] | None = None) -> None:
+        """Retrained models (else the cached models switched to at the window start) serve from the next window on."""
 
     def resolve_retrain_config(self, name: str) -> str:
         """A configuration name, or Uniform's alias ``high``/``low`` resolved."""
@@ -109,12 +110,17 @@ def play(problem: Problem, scheduler: Scheduler, profiles: list[StreamProfile], 
     return play_window(problem, scheduler, [p.outcomes for p in profiles], first_decision=first, placement=placement)
 
 
-def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_steps: MapSteps = serial_map) -> WindowResult:
-    """Profile, schedule, retrain and play one window, then let its retrained models serve."""
+def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_steps: MapSteps = serial_map,
+               previous: WindowResult | None = None) -> WindowResult:
+    """Profile, schedule, retrain and play one window, then let its retrained models serve.
+
+    ``previous`` (the window before, if any) gives each stream's drift (:mod:`ekya.execution.drift`)."""
     streams = executor.stream_names
     profiles = map_steps(executor.profile, [(window, stream) for stream in streams])
     overheads = total_overheads(profiles)
-    problem = executor.settings.problem([p.believed for p in profiles], sum(overheads.values()))
+    references = drift_references(previous, streams)
+    believed = [with_drift(p.believed, references[stream]) for stream, p in zip(streams, profiles)]
+    problem = executor.settings.problem(believed, sum(overheads.values()))
     (first,) = map_steps(timed_schedule, [(problem, scheduler)])
     chosen = [(stream, d.retrain_config, d.train_share) for stream, d in zip(streams, first[0].streams)
               if d.retrain_config is not None and d.train_share > 0]
@@ -124,9 +130,10 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
         (outcome,) = map_steps(executor.play_window, [(window, problem, scheduler, profiles, first, placement)])
     else:
         (outcome,) = map_steps(play, [(problem, scheduler, profiles, first, placement)])
-    executor.commit(window, outcome.retrained)
+    executor.commit(window, outcome.retrained, outcome.adopted)
     record = outcome_record(outcome, streams)
     record["window"] = window
+    record_drift(record, problem, outcome, references)
     estimation = getattr(executor, "window_record", None)  # the local executor's estimates and what they came to
     if estimation is not None:
         record["estimation"] = estimation(window)
@@ -160,7 +167,7 @@ def run_windows(
     if results and resumed is not None:
         resumed(results)
     for window in executor.window_indices[len(results):]:
-        result = run_window(executor, window, scheduler, map_steps)
+        result = run_window(executor, window, scheduler, map_steps, results[-1] if results else None)
         results.append(result)
         if checkpoints is not None:
             checkpoints.save(executor, results)

@@ -8,12 +8,14 @@ the trace's true costs and accuracies.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ekya.errors import EkyaError
 from ekya.data.base import select
+from ekya.execution.model_cache import CachedModel, CacheSettings, ModelCache, cached_name
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import KnownOutcomes, StreamProfile
 from ekya.profiling.trace import BASE_CONFIG, Trace
@@ -74,6 +76,19 @@ def trace_window(
     return believed, truth
 
 
+def with_cached(trace: Trace, window: int, stream: str, believed: StreamProblem, truth: KnownOutcomes, candidates: list[CachedModel],
+                estimate_noise: np.random.Generator | None = None, noise_std: float = 0.0) -> tuple[StreamProblem, KnownOutcomes]:
+    """``believed`` and ``truth`` with the cached models ``candidates`` offered: each one's accuracy on ``window`` from the
+    trace (the scheduler's estimate perturbed like the retraining ones)."""
+    if not candidates:
+        return believed, truth
+    names = tuple(entry.name for entry in candidates)
+    accuracy = np.array([trace.model_accuracy(stream, entry.window, entry.config, window) for entry in candidates])
+    estimated = add_estimate_noise(accuracy, noise_std, estimate_noise) if estimate_noise is not None and noise_std > 0 else accuracy
+    return (replace(believed, cached_names=names, cached_accuracy=estimated),
+            replace(truth, cached_accuracy=dict(zip(names, accuracy.tolist()))))
+
+
 def initial_models(streams: list[str]) -> dict[str, ModelId]:
     return {stream: (-1, BASE_CONFIG) for stream in streams}
 
@@ -89,6 +104,8 @@ class SimulatedRun:
         noise_std: Gaussian noise (accuracy points) on the estimates the scheduler sees.
         seed: seeds the noise, per (window, stream), so results do not depend on task order.
         placement: places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
+        cache: the model cache (:mod:`ekya.execution.model_cache`; ``scope=stream`` only: a trace holds no accuracy of
+            one stream's models on another's windows); None: no cache.
     """
 
     def __init__(
@@ -100,7 +117,11 @@ class SimulatedRun:
         noise_std: float = 0.0,
         seed: int = 0,
         placement: PerGpuPlacement | None = None,
+        cache: CacheSettings | None = None,
     ) -> None:
+        if cache is not None and cache.enabled and cache.scope != "stream":
+            raise EkyaError(f"cache.scope={cache.scope} needs executor=local: a trace holds no accuracy of one stream's models "
+                            "on another stream's windows; valid here: cache.scope=stream")
         self.trace = trace
         self.placement = placement
         self.settings = settings
@@ -113,6 +134,8 @@ class SimulatedRun:
         self.noise_std = float(noise_std)
         self.seed = int(seed)
         self.serving = initial_models(self.stream_names)
+        #: Cached models by stream; a handle is the (window, configuration) the trace knows the model by.
+        self.cache: ModelCache[ModelId] | None = ModelCache(cache, self.stream_names) if cache is not None and cache.enabled else None
 
     def prepare(self) -> None:
         """Nothing to prepare: the trace holds every profile."""
@@ -121,20 +144,32 @@ class SimulatedRun:
         """What the scheduler sees of ``stream`` in ``window``, and what really happens (no overheads)."""
         generator = np.random.default_rng([self.seed, window, self.stream_names.index(stream)])
         believed, truth = trace_window(self.trace, window, self.serving, stream, generator, self.noise_std)
+        if self.cache is not None:
+            serving = cached_name(stream, *self.serving[stream])
+            cache_noise = np.random.default_rng([self.seed, window, self.stream_names.index(stream), 1])
+            believed, truth = with_cached(self.trace, window, stream, believed, truth, self.cache.candidates(stream, exclude=serving),
+                                          cache_noise, self.noise_std)
         return StreamProfile(believed, truth, {})
 
     def retrain(self, window: int, stream: str, config: str) -> None:
         """Nothing to train: the trace holds every outcome."""
 
-    def commit(self, window: int, retrained: list[str | None]) -> None:
-        """Models retrained in ``window`` serve from the next window on."""
-        for stream, config in zip(self.stream_names, retrained):
+    def commit(self, window: int, retrained: list[str | None], adopted: list[str | None] | None = None) -> None:
+        """Models retrained in ``window`` (else the cached models switched to) serve from the next window on; retrained
+        ones enter the cache."""
+        for stream, config, name in zip(self.stream_names, retrained, adopted or [None] * len(retrained)):
             if config is not None:
                 self.serving[stream] = (window, config)
+                if self.cache is not None:
+                    self.cache.add(stream, window, config, (window, config))
+            elif name is not None and self.cache is not None:
+                self.serving[stream] = self.cache.use(name, window)
 
     def save_state(self, folder: Path) -> None:
         """The model serving each stream (all that carries over: the noise is seeded per window and stream)."""
         (Path(folder) / "serving.json").write_text(json.dumps({stream: list(model) for stream, model in self.serving.items()}))
+        if self.cache is not None:
+            (Path(folder) / "cache.json").write_text(json.dumps(self.cache.state()))
 
     def load_state(self, folder: Path) -> None:
         """Serve the models :meth:`save_state` wrote."""
@@ -143,6 +178,9 @@ class SimulatedRun:
         if sorted(serving) != sorted(self.stream_names):
             raise EkyaError(f"checkpoint {path}: streams {', '.join(sorted(serving))}, but this run has {', '.join(self.stream_names)}")
         self.serving = {stream: (int(serving[stream][0]), str(serving[stream][1])) for stream in self.stream_names}
+        if self.cache is not None and (Path(folder) / "cache.json").is_file():
+            state = json.loads((Path(folder) / "cache.json").read_text())
+            self.cache.restore(state, {e["name"]: (int(e["window"]), str(e["config"])) for entries in state["entries"].values() for e in entries})
 
     def resolve_retrain_config(self, name: str) -> str:
         """A configuration name, or Uniform's alias ``high``/``low`` resolved for this trace."""

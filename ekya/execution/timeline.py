@@ -57,6 +57,9 @@ class StreamOutcomes(Protocol):
     def inference(self, config: str) -> tuple[float, float]:
         """The inference configuration's true GPU demand (share) and accuracy factor."""
 
+    def cached(self, name: str) -> float:
+        """True accuracy on this window of the cached model ``name`` (one the scheduler was offered)."""
+
 
 @dataclass(frozen=True)
 class KnownOutcomes:
@@ -68,6 +71,7 @@ class KnownOutcomes:
         retrain_accuracy: true accuracy on this window of the model each configuration produces.
         inference_demand: true GPU share each inference configuration needs.
         inference_factor: true accuracy multiplier of each inference configuration.
+        cached_accuracy: true accuracy on this window of each cached model offered.
     """
 
     serving_accuracy: float
@@ -75,12 +79,16 @@ class KnownOutcomes:
     retrain_accuracy: Mapping[str, float]
     inference_demand: Mapping[str, float]
     inference_factor: Mapping[str, float]
+    cached_accuracy: Mapping[str, float] = field(default_factory=dict)
 
     def retrain(self, config: str) -> RetrainedModel:
         return RetrainedModel(float(self.retrain_gpu_seconds[config]), float(self.retrain_accuracy[config]))
 
     def inference(self, config: str) -> tuple[float, float]:
         return float(self.inference_demand[config]), float(self.inference_factor[config])
+
+    def cached(self, name: str) -> float:
+        return float(self.cached_accuracy[name])
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class WindowOutcome:
         estimated_accuracy: per stream, the first decision's estimate over [0, T].
         segments: the timeline.
         retrained: per stream, the configuration whose model finished this window, or None.
+        adopted: per stream, the cached model it switched to at the window start, or None.
         finish_seconds: per stream, when that model started serving (None if not retrained).
         gpu_seconds_train: GPU share x seconds given to training jobs while they could progress.
         gpu_seconds_inference: GPU share x seconds given to inference jobs.
@@ -143,6 +152,7 @@ class WindowOutcome:
     estimated_accuracy: list[float]
     segments: list[Segment] = field(default_factory=list)
     retrained: list[str | None] = field(default_factory=list)
+    adopted: list[str | None] = field(default_factory=list)
     finish_seconds: list[float | None] = field(default_factory=list)
     gpu_seconds_train: float = 0.0
     gpu_seconds_inference: float = 0.0
@@ -234,6 +244,14 @@ def play_window(
         result.decisions = 1
         decision = placed(decision)
     result.estimated_accuracy = list(decision.estimated_accuracy)
+    # Cached models the first decision chose serve from its start; they are offered at the window start only.
+    result.adopted = [choice.serving_model for choice in decision.streams]
+    for s, (stream, name) in enumerate(zip(current.streams, result.adopted)):
+        if name is not None:
+            if name not in stream.cached_names:
+                raise RuntimeError(f"scheduler {scheduler.name} switched stream {stream.name} to {name!r}, not one of its cached models")
+            serving[s] = outcomes[s].cached(name)
+    current = adopt_cached(current, result.adopted)
     while True:
         now = current.now
         speeds = problem.scaling(np.array([d.train_share for d in decision.streams]))
@@ -298,6 +316,7 @@ def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
                 "accuracy": outcome.accuracy[s],
                 "estimated_accuracy": outcome.estimated_accuracy[s],
                 "retrained": outcome.retrained[s],
+                "adopted": outcome.adopted[s] if outcome.adopted else None,
                 "finish_seconds": outcome.finish_seconds[s],
             }
             for s, name in enumerate(stream_names)
@@ -325,6 +344,19 @@ def outcome_record(outcome: WindowOutcome, stream_names: list[str]) -> dict:
         "schedule_seconds_total": outcome.schedule_seconds_total,
         **({"placement_repairs": outcome.placement_repairs} if outcome.placed else {}),
     }
+
+
+def adopt_cached(problem: Problem, adopted: list[str | None]) -> Problem:
+    """``problem`` once each stream switched to its ``adopted`` cached model (None: kept its own): that model
+    serves (its estimated accuracy), and no cached model is offered any more."""
+    if not problem.has_cached:
+        return problem
+    streams = []
+    for stream, name in zip(problem.streams, adopted):
+        if name is not None:
+            stream = replace(stream, serving_accuracy=float(stream.cached_accuracy[stream.cached_names.index(name)]))
+        streams.append(stream.without_cached())
+    return replace(problem, streams=tuple(streams))
 
 
 def _believed_problem(

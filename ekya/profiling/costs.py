@@ -244,6 +244,10 @@ class JobCosts:
         return (rates["feature"] * result.num_samples * ("train" in result.reused_passes)
                 + rates["validation_feature"] * validation_size * ("validation" in result.reused_passes))
 
+    def evaluation_seconds(self, inference_config: str, crops: int) -> float:
+        """GPU-seconds at 100% of the device of running a model over ``crops`` crops under ``inference_config``."""
+        return self.inference_profile[inference_config][0] * crops
+
     def training_seconds(self, config: RetrainConfig, result: TrainResult) -> float:
         """GPU-seconds at 100% of the device of a training run, validation excluded."""
         feature_seconds, training_seconds, _ = self.run_seconds(config, result)

@@ -6,7 +6,8 @@ For one stream with inference share ``i`` and training share ``r`` over the rest
 
 * the inference job runs the configuration λ that maximises ``factor(λ) * min(1, i / demand(λ))``
   (frames it cannot process count as misses), so the stream's accuracy is
-  ``serving_accuracy * quality(i)`` with ``quality(i) = max_λ factor(λ) * min(1, i / demand(λ))``;
+  ``start_accuracy * quality(i)`` (the serving model's accuracy, or the best cached model's when it is
+  higher: :attr:`~ekya.scheduling.problem.StreamProblem.start_accuracy`) with ``quality(i) = max_λ factor(λ) * min(1, i / demand(λ))``;
 * a training job of remaining cost C GPU-seconds starts at ``training_start`` (after the
   window's overheads) and finishes after ``C / s(r)`` seconds; its model then serves at
   once and its share goes to the stream's inference job, so accuracy becomes
@@ -66,7 +67,7 @@ class StreamAccuracyModel:
         self._factor = stream.inference_factor[self._inference_order]
         self.min_accuracy = problem.min_accuracy
         best_quality = float(self.inference_quality(np.array([problem.gpus]))[0][0])
-        self.can_meet_min_accuracy = stream.serving_accuracy * best_quality >= problem.min_accuracy - 1e-12
+        self.can_meet_min_accuracy = stream.start_accuracy * best_quality >= problem.min_accuracy - 1e-12
 
     def inference_quality(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``quality(i)`` and the chosen inference configuration index for each share in ``shares``."""
@@ -89,7 +90,7 @@ class StreamAccuracyModel:
         train_shares = np.asarray(train_shares, dtype=float)
         span = self.end - self.start
         quality_before, inference_index = self.inference_quality(inference_shares)
-        accuracy_before = self.stream.serving_accuracy * quality_before
+        accuracy_before = self.stream.start_accuracy * quality_before
         best_accuracy = accuracy_before.copy()
         retrain_index = np.full(len(inference_shares), -1)
         if len(self.stream.retrain_names):
@@ -121,7 +122,7 @@ class StreamAccuracyModel:
     def estimate(self, inference_share: float, train_share: float, retrain_index: int) -> tuple[float, int]:
         """Estimated accuracy over [now, T] with one given configuration (-1: none), and the inference config index."""
         quality_before, inference_index = self.inference_quality(np.array([inference_share]))
-        accuracy_before = self.stream.serving_accuracy * float(quality_before[0])
+        accuracy_before = self.stream.start_accuracy * float(quality_before[0])
         if retrain_index < 0 or train_share <= 0:
             return accuracy_before, int(inference_index[0])
         done = float(self.completion_times(np.array([train_share]))[0, retrain_index])

@@ -46,7 +46,8 @@ def build_decision(
     retrain_configs: Sequence[str | None] | None = None,
     models: Sequence[StreamAccuracyModel] | None = None,
 ) -> Decision:
-    """A decision for the given shares: each stream's best configurations (PickConfigs), or the given ones.
+    """A decision for the given shares: each stream's best configurations (PickConfigs), or the given ones; a stream
+    with a cached model better than its serving one switches to it (:attr:`StreamProblem.start_model`).
 
     A training share left without a useful retraining configuration moves to the stream's
     inference job (it cannot lower accuracy there). A running job given no useful share is
@@ -78,7 +79,7 @@ def build_decision(
             retrain_name: str | None = stream.retrain_names[retrain_index]
         else:
             retrain_name = stream.retrain_names[0] if stream.running else None
-        decisions.append(StreamDecision(retrain_name, train_share, stream.inference_names[inference_index], inference_share))
+        decisions.append(StreamDecision(retrain_name, train_share, stream.inference_names[inference_index], inference_share, stream.start_model))
         estimates.append(accuracy)
     return Decision(tuple(decisions), tuple(estimates))
 
@@ -96,7 +97,7 @@ def estimated_objective(problem: Problem, decision: Decision, models: Sequence[S
         retrain_index = stream.retrain_names.index(name) if name in stream.retrain_names else -1
         accuracy, _ = model.estimate(choice.inference_share, choice.train_share, retrain_index)
         quality, _ = model.inference_quality(np.array([choice.inference_share]))
-        total += accuracy - float(model.penalty(stream.serving_accuracy * quality)[0])
+        total += accuracy - float(model.penalty(stream.start_accuracy * quality)[0])
     return total / max(len(problem.streams), 1)
 
 

@@ -64,6 +64,8 @@ def finished_stream(stream: StreamProblem, retrain_index: int) -> StreamProblem:
         retrain_gpu_seconds=np.zeros(0),
         retrain_accuracy=np.zeros(0),
         running=False,
+        cached_names=(),
+        cached_accuracy=np.zeros(0),
     )
 
 

@@ -99,11 +99,11 @@ class _Solver:
             quality, _ = model.inference_quality(shares)
             best_quality = quality[-1]
             enough = int(np.argmax(quality >= best_quality - 1e-12))
-            rates = stream.serving_accuracy * quality
+            rates = stream.start_accuracy * quality
             low = 0
             if enforce_min_accuracy and problem.min_accuracy > 0 and model.can_meet_min_accuracy:
                 low = int(np.argmax(rates >= problem.min_accuracy - 1e-12))
-            useful = [k for k in range(len(stream.retrain_names)) if stream.retrain_accuracy[k] > stream.serving_accuracy + 1e-12]
+            useful = [k for k in range(len(stream.retrain_names)) if stream.retrain_accuracy[k] > stream.start_accuracy + 1e-12]
             options.append([(units, k, float(rates[units])) for units in range(low, enough + 1) for k in [-1] + useful])
         return options
 
@@ -146,7 +146,7 @@ class _Solver:
         return (
             round(problem.now, 9),
             tuple(
-                (round(s.serving_accuracy, 12), s.retrain_names, tuple(np.round(s.retrain_gpu_seconds, 9)), s.running)
+                (round(s.start_accuracy, 12), s.retrain_names, tuple(np.round(s.retrain_gpu_seconds, 9)), s.running)
                 for s in problem.streams
             ),
         )
@@ -162,7 +162,7 @@ class _Solver:
     def _search_options(self, problem: Problem, options: list[list[tuple[int, int, float]]]) -> _Plan | None:
         count = len(problem.streams)
         best_possible = [
-            max([s.serving_accuracy] + list(s.retrain_accuracy)) * float(m.inference_quality(np.array([problem.gpus]))[0][0])
+            max([s.start_accuracy] + list(s.retrain_accuracy)) * float(m.inference_quality(np.array([problem.gpus]))[0][0])
             for s, m in zip(problem.streams, stream_models(problem))
         ]
         best: _Plan | None = None

@@ -12,7 +12,7 @@ a stream whose job is part-way keeps that one configuration with its remaining c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -43,6 +43,11 @@ class StreamProblem:
         inference_demand: GPU share each inference configuration needs to process every frame.
         inference_factor: multiplier on model accuracy under each inference configuration.
         running: True when ``retrain_names[0]`` is a job already part-way (its config is fixed).
+        cached_names: cached models (:mod:`ekya.execution.model_cache`) the stream may switch to at ``now``: no
+            training cost, they serve from the moment they are chosen; only offered at a window's start.
+        cached_accuracy: estimated accuracy on this window of each cached model.
+        drift_points: how far (accuracy points, 0-100) the serving model's estimated accuracy has fallen since it
+            started serving; None when unknown. Read by :class:`~ekya.scheduling.drift.RetrainOnDrift`.
     """
 
     name: str
@@ -54,8 +59,14 @@ class StreamProblem:
     inference_demand: np.ndarray
     inference_factor: np.ndarray
     running: bool = False
+    cached_names: tuple[str, ...] = ()
+    cached_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    drift_points: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cached_accuracy", np.asarray(self.cached_accuracy, dtype=float))
+        if self.cached_accuracy.shape != (len(self.cached_names),):
+            raise ValueError(f"stream {self.name}: cached_accuracy must have {len(self.cached_names)} entries")
         object.__setattr__(self, "retrain_gpu_seconds", np.asarray(self.retrain_gpu_seconds, dtype=float))
         object.__setattr__(self, "retrain_accuracy", np.asarray(self.retrain_accuracy, dtype=float))
         object.__setattr__(self, "inference_demand", np.asarray(self.inference_demand, dtype=float))
@@ -74,6 +85,28 @@ class StreamProblem:
             raise ValueError(f"stream {self.name}: inference demand must be > 0")
         if self.running and k != 1:
             raise ValueError(f"stream {self.name}: a running job has exactly one configuration")
+
+    @property
+    def start_model(self) -> str | None:
+        """The cached model to switch to at ``now``: the most accurate one if it beats the serving model, else None."""
+        if not len(self.cached_names):
+            return None
+        best = int(np.argmax(self.cached_accuracy))
+        return self.cached_names[best] if self.cached_accuracy[best] > self.serving_accuracy + 1e-12 else None
+
+    @property
+    def start_accuracy(self) -> float:
+        """Estimated accuracy of the model that serves from ``now`` on: the serving one, or :attr:`start_model`.
+
+        A cached model costs nothing and serves at once, so the best one is always worth switching to; every
+        scheduler values a stream from this accuracy (so it chooses among cached models, retraining and both in one decision)."""
+        if not len(self.cached_names):
+            return self.serving_accuracy
+        return max(self.serving_accuracy, float(np.max(self.cached_accuracy)))
+
+    def without_cached(self) -> "StreamProblem":
+        """The stream with no cached model to switch to."""
+        return replace(self, cached_names=(), cached_accuracy=np.zeros(0)) if self.cached_names else self
 
 
 @dataclass(frozen=True)
@@ -112,6 +145,15 @@ class Problem:
             raise ValueError(f"training_start={self.training_start} must lie in [0, {self.window_seconds}]")
 
     @property
+    def has_cached(self) -> bool:
+        """Whether any stream has a cached model to switch to."""
+        return any(stream.cached_names for stream in self.streams)
+
+    def without_cached(self) -> "Problem":
+        """The problem with no cached models (what a scheduler without the model cache sees)."""
+        return replace(self, streams=tuple(stream.without_cached() for stream in self.streams)) if self.has_cached else self
+
+    @property
     def units(self) -> int:
         """Number of Δ quanta in G (the grid the searching schedulers allocate on)."""
         return int(np.floor(self.gpus / self.delta + 1e-9))
@@ -130,12 +172,14 @@ class StreamDecision:
         train_share: GPU share of its training job (0 pauses a running job).
         inference_config: inference configuration it runs.
         inference_share: GPU share of its inference job.
+        serving_model: the cached model it switches to at ``now`` (serves from then on), or None: it keeps its model.
     """
 
     retrain_config: str | None
     train_share: float
     inference_config: str
     inference_share: float
+    serving_model: str | None = None
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ class ThiefScheduler(Scheduler):
       Ekya-FixedRes with those shares, besides the paper's starts on the q grid. All are valued
       with the same accuracy model; stealing (in quanta of q, or a victim's whole share) starts
       from the best, and the result is checked again: should it be below the best start, the
-      best start is returned. Its shares are not multiples of Δ in general.
+      best start is returned. Its shares are not multiples of Δ in general. (c) With cached models in
+      the problem it also starts from its own allocation for the problem without them, so the model
+      cache never makes its estimate worse (at the price of a second allocation).
 
     Per stream, values of (inference, training) share pairs are memoised, so a steal costs
     table look-ups.
@@ -101,7 +103,11 @@ class ThiefScheduler(Scheduler):
             problem = restrict_retrain_configs(problem, self.allowed_configs)
         models = stream_models(problem)
         if self.variant == "improved":
-            inference, train = _improved_allocate(problem, models, self.passes, self.extra_starts)
+            extra = []
+            if problem.has_cached:  # never worse than without the cache: its allocation is a start too
+                plain = problem.without_cached()
+                extra.append(_improved_allocate(plain, stream_models(plain), self.passes, self.extra_starts))
+            inference, train = _improved_allocate(problem, models, self.passes, self.extra_starts, extra)
             return build_decision(problem, inference, train, models=models)
         inference_units, train_units = _allocate(problem, models, self.passes, self.extra_starts)
         delta = problem.delta
@@ -242,7 +248,7 @@ def _inference_first_start(
     for model in models:
         quality, _ = model.inference_quality(np.arange(units + 1) * quantum)
         if minimal:
-            meets = model.stream.serving_accuracy * quality >= problem.min_accuracy - 1e-12
+            meets = model.stream.start_accuracy * quality >= problem.min_accuracy - 1e-12
             needs.append(max(1, int(np.argmax(meets))) if meets.any() else units)
         else:
             needs.append(int(np.argmax(quality >= quality[-1] - 1e-12)))
@@ -456,8 +462,10 @@ def baseline_decisions(problem: Problem, models: Sequence[StreamAccuracyModel] |
     return decisions
 
 
-def _improved_allocate(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int, extra_starts: bool) -> tuple[list[float], list[float]]:
-    """Inference and training shares per stream (GPU share): the best of the starts, improved by stealing."""
+def _improved_allocate(problem: Problem, models: Sequence[StreamAccuracyModel], passes: int, extra_starts: bool,
+                       more_starts: Sequence[tuple[list[float], list[float]]] = ()) -> tuple[list[float], list[float]]:
+    """Inference and training shares per stream (GPU share): the best of the starts (``more_starts`` among them,
+    as inference and training shares per stream), improved by stealing."""
     table = _ShareTable(models)
     job_stream = _jobs(problem)
     streams = len(problem.streams)
@@ -467,15 +475,18 @@ def _improved_allocate(problem: Problem, models: Sequence[StreamAccuracyModel], 
     def split(shares: Sequence[float]) -> tuple[list[float], list[float]]:
         return list(shares[:streams]), [shares[train_job[s]] if s in train_job else 0.0 for s in range(streams)]
 
-    starts: list[list[float]] = []
-    for decision in baseline_decisions(problem, models):
-        shares = [d.inference_share for d in decision.streams] + [0.0] * (len(job_stream) - streams)
-        for s, d in enumerate(decision.streams):
+    def job_shares(inference_shares: Sequence[float], train_shares: Sequence[float]) -> list[float]:
+        """Per-stream shares as shares per job (a training share of a stream with no training job goes to its inference)."""
+        shares = [float(x) for x in inference_shares] + [0.0] * (len(job_stream) - streams)
+        for s in range(streams):
             if s in train_job:
-                shares[train_job[s]] = d.train_share
+                shares[train_job[s]] = train_shares[s]
             else:
-                shares[s] += d.train_share
-        starts.append(shares)
+                shares[s] += train_shares[s]
+        return shares
+
+    starts = [job_shares([d.inference_share for d in decision.streams], [d.train_share for d in decision.streams])
+              for decision in baseline_decisions(problem, models)]
     # The paper's stealing from its fair start on the Δ grid: a good coarse point to refine.
     inference_units, train_units = _allocate(problem, models, passes, extra_starts=False)
     starts.append([u * problem.delta for u in inference_units] + [train_units[job_stream[j]] * problem.delta for j in range(streams, len(job_stream))])
@@ -483,6 +494,7 @@ def _improved_allocate(problem: Problem, models: Sequence[StreamAccuracyModel], 
         units = int(math.floor(problem.gpus / quantum + 1e-9))
         starts += [[u * quantum for u in _inference_first_start(problem, models, job_stream, minimal, units, quantum)] for minimal in (False, True)]
 
+    starts += [job_shares(inference_shares, train_shares) for inference_shares, train_shares in more_starts]
     start_values = _values_of(table, starts, split)
     best = int(np.argmax(start_values))
     stolen = _steal_shares(problem, table, job_stream, starts[best], quantum, passes)

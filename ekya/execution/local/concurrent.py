@@ -166,6 +166,7 @@ def _outcome(problem: Problem, played: ConcurrentOutcome, profiles: list[StreamP
         result.segments.append(Segment(segment.start, segment.end, tuple(parts)))
     result.accuracy = (integral / window).tolist()
     result.retrained = [None] * len(profiles)
+    result.adopted = [None] * len(profiles)  # no cached models here: LocalRun refuses cache.size > 0 with executor.jobs=concurrent
     result.finish_seconds = list(played.finish_seconds)
     return result
 

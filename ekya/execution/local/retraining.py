@@ -81,11 +81,16 @@ class LocalOutcomes:
         inference_configs: the inference space by name; ``reference`` names the full configuration.
         inference_table: measured GPU demand of each inference configuration.
         device: torch device inference runs on.
+        cached_models: the cached models offered to the scheduler, by name.
     """
 
     def __init__(self, serving: EdgeModel, current: Window, retraining: Retraining, inference_configs: dict[str, InferenceConfig],
-                 reference: str, inference_table: dict[str, tuple[float, float]], device: str) -> None:
+                 reference: str, inference_table: dict[str, tuple[float, float]], device: str,
+                 cached_models: dict[str, EdgeModel] | None = None) -> None:
         self._serving = serving
+        self._cached_models = dict(cached_models or {})
+        self._cached_accuracy: dict[str, float] = {}
+        self._reference = reference
         self._current = current
         self._retraining = retraining
         self._configs = inference_configs
@@ -99,6 +104,14 @@ class LocalOutcomes:
     def retrain(self, config: str) -> RetrainedModel:
         result = self._retraining.run(config)
         return RetrainedModel(result.gpu_seconds, result.accuracy)
+
+    def cached(self, name: str) -> float:
+        if name not in self._cached_accuracy:
+            from ekya.inference.run import run_inference
+
+            model = self._cached_models[name]
+            self._cached_accuracy[name] = run_inference(model, self._current, self._configs[self._reference], self._device).accuracy
+        return self._cached_accuracy[name]
 
     def inference(self, config: str) -> tuple[float, float]:
         if config not in self._factors:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from ekya.data.base import StreamSource, select
+from ekya.data.base import CLASSES, StreamSource, select
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local.concurrent import ConcurrentJobs, train_result
@@ -33,6 +33,7 @@ from ekya.profiling.costs import JobCosts, reference_inference
 from ekya.execution.local.estimation import Estimation
 from ekya.execution.local.labeling import WindowLabeling
 from ekya.execution.local.retraining import LocalOutcomes, Retraining, RetrainingResult
+from ekya.execution.model_cache import CacheSettings, ModelCache, class_mix
 from ekya.execution.placement import PerGpuPlacement
 from ekya.execution.timeline import StreamProfile, WindowOutcome
 from ekya.inference.config import InferenceConfig
@@ -68,6 +69,9 @@ class LocalRun:
         placement: places each decision on physical GPUs (``executor.placement=per_gpu``); None: pooled shares.
         jobs: plays each window in real time with job processes (``executor.jobs=concurrent``); None: jobs run
             ahead and the timeline places their costs.
+        cache: the model cache (:mod:`ekya.execution.model_cache`): retrained models are kept (in memory, and in each
+            window checkpoint) and the nearest few are estimated on the window's validation set (its cost charged at
+            the window start, as ``cache`` overhead, with the micro-profiler) and offered to the scheduler; None: no cache.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class LocalRun:
         progress: bool = True,
         placement: PerGpuPlacement | None = None,
         jobs: ConcurrentJobs | None = None,
+        cache: CacheSettings | None = None,
     ) -> None:
         if not retrain_configs:
             raise EkyaError("the retraining space is empty: give at least one retraining configuration")
@@ -95,6 +100,9 @@ class LocalRun:
             raise EkyaError("the inference space is empty: give at least one inference configuration")
         if abs(settings.window_seconds - source.window_seconds) > 1e-9:
             raise EkyaError(f"window_seconds {settings.window_seconds} differs from the dataset's {source.window_seconds}")
+        if cache is not None and cache.enabled and jobs is not None:
+            raise EkyaError("cache.size > 0 needs executor.jobs=ahead: the concurrent job processes serve the window's "
+                            "first model only; use cache.size=0 with executor.jobs=concurrent")
         self.source = source
         self.model = model
         self.retrain_configs = {config.name: config for config in retrain_configs}
@@ -120,6 +128,10 @@ class LocalRun:
         self.inference_tables: dict[str, dict[str, tuple[float, float]]] = {}  # stream -> its inference table (its load)
         self._retraining: dict[tuple[int, str], Retraining] = {}
         self._outcomes: dict[tuple[int, str], LocalOutcomes] = {}
+        #: Retrained models kept for later windows (handles: the models), and the cached model each stream serves (None: another).
+        self.cache: ModelCache[EdgeModel] | None = ModelCache(cache, stream_names) if cache is not None and cache.enabled else None
+        self.serving_cached: dict[str, str | None] = {stream: None for stream in stream_names}
+        self._class_mix: dict[tuple[int, str], list[float]] = {}  # (window, stream) -> class mix of its training data
 
     # -- once per run -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -174,8 +186,15 @@ class LocalRun:
         self._retraining[(window, stream)] = retraining
         if self.jobs is not None:
             self._window_inputs[(window, stream)] = (serving, labeled.training, labeled.evaluation)
+        oracle = self.estimation.mode == "oracle"
+        candidates = []
+        if self.cache is not None:
+            mix = class_mix(labeled.training.labels, len(CLASSES))
+            self._class_mix[(window, stream)] = mix
+            candidates = self.cache.candidates(stream, mix, exclude=self.serving_cached[stream])
+        cached_models = {entry.name: self.cache.handles[entry.name] for entry in candidates} if candidates else {}
         outcomes = LocalOutcomes(serving, labeled.evaluation, retraining, self.inference_configs, self.reference_inference,
-                                 self.inference_tables[stream], self.device)
+                                 self.inference_tables[stream], self.device, cached_models)
 
         def full_outcome(name: str) -> tuple[float, float]:
             result = retraining.run(name)
@@ -188,7 +207,6 @@ class LocalRun:
             result = retrain(serving, pool, config, seed=self._seed(window, stream, name), device=self.device)
             return self.costs.training_seconds(config, result), evaluate(result.model, validation, device=self.device)
 
-        oracle = self.estimation.mode == "oracle"
         estimates = self.estimation.estimate(
             stream, window, self.window_indices.index(window) if window in self.window_indices else 0,
             serving, labeled.training, validation, sample, full_outcome, holdout_outcome, self.costs,
@@ -209,8 +227,16 @@ class LocalRun:
             inference_demand=np.array([table[n][0] for n in names]),
             # The oracle sees the window's true outcomes, inference's too; estimates take the hold-out's factors.
             inference_factor=np.array([outcomes.inference(n)[1] if oracle else table[n][1] for n in names]),
+            # Cached models are estimated on the validation set, as the serving model is (the oracle: on the window itself).
+            cached_names=tuple(cached_models),
+            cached_accuracy=np.array([outcomes.cached(name) if oracle else evaluate(model, validation, device=self.device)
+                                      for name, model in cached_models.items()]),
         )
-        return StreamProfile(believed, outcomes, {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds})
+        overheads = {"labeling": labeled.gpu_seconds, "profile": estimates.profile_gpu_seconds}
+        if self.cache is not None:  # charged like the micro-profiler's runs (the oracle modes are charged nothing)
+            crops = len(validation) * len(cached_models) if self.estimation.mode == "micro" else 0
+            overheads["cache"] = self.costs.evaluation_seconds(self.reference_inference, crops)
+        return StreamProfile(believed, outcomes, overheads)
 
     def retrain(self, window: int, stream: str, config: str) -> None:
         """Run a chosen retraining now (lets streams train in parallel before the timeline is played); with
@@ -240,14 +266,22 @@ class LocalRun:
             self._retraining[(window, self.stream_names[s])].record(config, result)
         return outcome
 
-    def commit(self, window: int, retrained: list[str | None]) -> None:
-        """Models retrained in ``window`` serve from now on; what the serving and retrained models really reached is
-        told to the estimation (its record, its correction); the window's training results are released."""
-        for stream, config in zip(self.stream_names, retrained):
+    def commit(self, window: int, retrained: list[str | None], adopted: list[str | None] | None = None) -> None:
+        """Models retrained in ``window`` (else the cached models switched to at its start) serve from now on, and
+        retrained ones enter the cache; what the serving and retrained models really reached is told to the estimation
+        (its record, its correction); the window's training results are released."""
+        for stream, config, name in zip(self.stream_names, retrained, adopted or [None] * len(retrained)):
             retraining = self._retraining.pop((window, stream), None)
             result = retraining.result(config) if config is not None and retraining is not None else None
+            mix = self._class_mix.pop((window, stream), None)
             if result is not None:
                 self.serving[stream] = result.train.model
+                self.serving_cached[stream] = None
+                if self.cache is not None:
+                    self.serving_cached[stream] = self.cache.add(stream, window, config, result.train.model, mix).name
+            elif name is not None and self.cache is not None:
+                self.serving[stream] = self.cache.use(name, window)
+                self.serving_cached[stream] = name
             outcomes = self._outcomes.pop((window, stream), None)
             if outcomes is not None:
                 self.estimation.observe(window, stream, outcomes.serving_accuracy, config if result is not None else None,
@@ -284,6 +318,14 @@ class LocalRun:
                 save_checkpoint(model, folder / files[id(model)])
             serving[stream] = files[id(model)]
         state = {"serving": serving, "estimation": self.estimation.state(), "costs": self.costs.state()}
+        if self.cache is not None:
+            cached = {}
+            for name, model in self.cache.handles.items():
+                if id(model) not in files:
+                    files[id(model)] = f"model-{len(files)}.pt"
+                    save_checkpoint(model, folder / files[id(model)])
+                cached[name] = files[id(model)]
+            state["cache"] = {**self.cache.state(), "files": cached, "serving_cached": self.serving_cached}
         write_text_atomically(folder / "state.json", json.dumps(state))
 
     def load_state(self, folder: Path) -> None:
@@ -298,6 +340,17 @@ class LocalRun:
         expected = {"name": self.model.name}
         models = {name: load_checkpoint(Path(folder) / name, expected, self.device) for name in sorted(set(state["serving"].values()))}
         self.serving = {stream: models[state["serving"][stream]] for stream in self.stream_names}
+        if self.cache is not None and "cache" in state:
+            handles: dict[str, EdgeModel | None] = {}
+            for name, file in state["cache"]["files"].items():
+                if file not in models:
+                    try:
+                        models[file] = load_checkpoint(Path(folder) / file, expected, self.device)
+                    except EkyaError:  # a cached model that does not load is skipped (and counted), never fatal
+                        models[file] = None
+                handles[name] = models[file]
+            self.cache.restore(state["cache"], handles)
+            self.serving_cached = {stream: state["cache"]["serving_cached"].get(stream) for stream in self.stream_names}
         self.estimation.restore(state["estimation"])
         self.costs.restore(state["costs"])
         self.inference_tables = self._stream_inference_tables()
