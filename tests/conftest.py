@@ -41,12 +41,12 @@ def paper_example_trace():
 
 @pytest.fixture
 def simulated_run():
-    """A factory: ``simulated_run(trace, gpus=None, delta=None, ..., noise_std=0, seed=0)``; None takes the trace's value."""
+    """A factory: ``simulated_run(trace, gpus=None, delta=None, ..., noise_std=0, seed=0, cache=None)``; None takes the trace's value."""
     from ekya.execution.simulated import SimulatedRun
     from ekya.scheduling.problem import WindowSettings, linear_scaling
 
     def make(trace, gpus=None, delta=None, min_accuracy=None, window_seconds=None, scaling=linear_scaling,
-             streams=None, windows=None, noise_std=0.0, seed=0):
+             streams=None, windows=None, noise_std=0.0, seed=0, cache=None):
         settings = WindowSettings(
             gpus=float(gpus if gpus is not None else trace.gpus or 1.0),
             delta=float(delta if delta is not None else trace.delta or 0.1),
@@ -54,7 +54,7 @@ def simulated_run():
             window_seconds=float(window_seconds if window_seconds is not None else trace.window_seconds),
             scaling=scaling,
         )
-        return SimulatedRun(trace, settings, streams, windows, noise_std, seed)
+        return SimulatedRun(trace, settings, streams, windows, noise_std, seed, cache=cache)
 
     return make
 

@@ -2,11 +2,11 @@
 
 A stream's *reference* is the estimated accuracy its serving model had when it started serving: a
 retrained model's estimate from the window it was trained in, a cached model's estimate from the
-window it was switched to, the first estimate the loop saw of a model that was neither (the base
-model). Its *drift* in window k is the reference minus the serving model's estimated accuracy at
-window k's start (:attr:`~ekya.scheduling.problem.StreamProblem.serving_accuracy`), in accuracy
-points: how far the data has moved away from what the model was fit to. It is unknown (None) in
-the stream's first window. Both live in each window's record (``streams.<name>.drift_points``,
+window it was switched to; a model that was neither (the base model, never fit to the stream's own
+data) has none. Its *drift* in window k is the reference minus the serving model's estimated
+accuracy at window k's start (:attr:`~ekya.scheduling.problem.StreamProblem.serving_accuracy`), in
+accuracy points: how far the data has moved away from what the model was fit to; unknown (None)
+without a reference, so a stream is always free to retrain until it has been retrained once. Both live in each window's record (``streams.<name>.drift_points``,
 ``drift_reference``), so a resumed run picks them up from its checkpoint's last window.
 
 :class:`~ekya.scheduling.drift.RetrainOnDrift` (``drift.enabled``) lets only drifted streams retrain.
@@ -36,13 +36,13 @@ def with_drift(stream: StreamProblem, reference: float | None) -> StreamProblem:
     return replace(stream, drift_points=drift)
 
 
-def next_reference(stream: StreamProblem, retrained: str | None, adopted: str | None, reference: float | None) -> float:
+def next_reference(stream: StreamProblem, retrained: str | None, adopted: str | None, reference: float | None) -> float | None:
     """The reference for the next window: the estimate of the model that serves then (see the module docstring)."""
     if retrained is not None:
         return float(stream.retrain_accuracy[stream.retrain_names.index(retrained)])
     if adopted is not None:
         return float(stream.cached_accuracy[stream.cached_names.index(adopted)])
-    return stream.serving_accuracy if reference is None else float(reference)
+    return reference
 
 
 def record_drift(record: dict[str, Any], problem: Problem, outcome: WindowOutcome, references: dict[str, float | None]) -> None:

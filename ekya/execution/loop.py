@@ -134,6 +134,9 @@ def run_window(executor: WindowExecutor, window: int, scheduler: Scheduler, map_
     record = outcome_record(outcome, streams)
     record["window"] = window
     record_drift(record, problem, outcome, references)
+    cache = getattr(executor, "cache", None)
+    if cache is not None:
+        record["cache"] = {"models": sum(len(entries) for entries in cache.entries.values()), "skipped_checkpoints": cache.skipped}
     estimation = getattr(executor, "window_record", None)  # the local executor's estimates and what they came to
     if estimation is not None:
         record["estimation"] = estimation(window)

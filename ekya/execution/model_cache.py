@@ -75,7 +75,7 @@ class CachedModel:
         window: the window it was retrained in (on the labeled data of the window before).
         config: its retraining configuration.
         class_mix: fraction of its training crops of each class (None: no summary, as in a trace).
-        last_used: the last window it was trained in or switched to (LRU's clock).
+        last_used: when it was last added or switched to, as a count of such events (LRU's clock).
     """
 
     name: str
@@ -111,10 +111,13 @@ class ModelCache(Generic[Handle]):
         self.handles: dict[str, Handle] = {}
         #: Cached models whose checkpoint failed to load on resuming (skipped).
         self.skipped = 0
+        #: Adds and switches so far (LRU's clock).
+        self.clock = 0
 
     def add(self, stream: str, window: int, config: str, handle: Handle, summary: list[float] | None = None) -> CachedModel:
         """Keep a model ``stream`` retrained in ``window``; evicts one if the stream's cache is full."""
-        entry = CachedModel(cached_name(stream, window, config), stream, window, config, summary, window)
+        self.clock += 1
+        entry = CachedModel(cached_name(stream, window, config), stream, window, config, summary, self.clock)
         entries = self.entries[stream]
         entries.append(entry)
         self.handles[entry.name] = handle
@@ -132,9 +135,10 @@ class ModelCache(Generic[Handle]):
                     return entry
         raise KeyError(name)
 
-    def use(self, name: str, window: int) -> Handle:
-        """The handle of ``name``, which a stream switched to in ``window`` (LRU's clock moves)."""
-        self.entry(name).last_used = window
+    def use(self, name: str) -> Handle:
+        """The handle of ``name``, which a stream has just switched to (LRU's clock moves)."""
+        self.clock += 1
+        self.entry(name).last_used = self.clock
         return self.handles[name]
 
     def candidates(self, stream: str, summary: list[float] | None = None, exclude: str | None = None) -> list[CachedModel]:
@@ -153,7 +157,8 @@ class ModelCache(Generic[Handle]):
 
     def state(self) -> dict[str, Any]:
         """The entries (not the handles), JSON-able."""
-        return {"entries": {stream: [vars(entry) for entry in entries] for stream, entries in self.entries.items()}, "skipped": self.skipped}
+        return {"entries": {stream: [vars(entry) for entry in entries] for stream, entries in self.entries.items()},
+                "skipped": self.skipped, "clock": self.clock}
 
     def restore(self, state: dict[str, Any], handles: dict[str, Handle | None]) -> None:
         """Continue from :meth:`state` with ``handles`` by name; an entry whose handle is None (its checkpoint did not load)
@@ -161,6 +166,7 @@ class ModelCache(Generic[Handle]):
         self.entries = {stream: [] for stream in self.stream_names}
         self.handles = {}
         self.skipped = int(state.get("skipped", 0))
+        self.clock = int(state.get("clock", 0))
         for stream, entries in state["entries"].items():
             for fields in entries:
                 handle = handles.get(fields["name"])

@@ -163,7 +163,7 @@ class SimulatedRun:
                 if self.cache is not None:
                     self.cache.add(stream, window, config, (window, config))
             elif name is not None and self.cache is not None:
-                self.serving[stream] = self.cache.use(name, window)
+                self.serving[stream] = self.cache.use(name)
 
     def save_state(self, folder: Path) -> None:
         """The model serving each stream (all that carries over: the noise is seeded per window and stream)."""

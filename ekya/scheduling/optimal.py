@@ -74,7 +74,7 @@ class OptimalScheduler(Scheduler):
         span = problem.remaining_seconds
         return Decision(
             tuple(
-                StreamDecision(d.retrain_config, d.train_share, d.inference_config, d.inference_share)
+                StreamDecision(d.retrain_config, d.train_share, d.inference_config, d.inference_share, d.serving_model)
                 for d in decision.streams
             ),
             tuple(value / span for value in plan.per_stream),

@@ -16,7 +16,8 @@ def window_metrics(outcome: WindowOutcome, stream_names: list[str], overhead_gpu
     [0, 1]; ``estimated_accuracy/*`` the scheduler's estimates; ``gpu_seconds/*`` GPU share x
     seconds; ``schedule_seconds`` the wall time of the window's first scheduler call and
     ``schedule_seconds_total`` of all its calls (re-plans included); ``placement/repairs`` (with
-    ``executor.placement=per_gpu``) the jobs whose share was changed to fit one GPU each.
+    ``executor.placement=per_gpu``) the jobs whose share was changed to fit one GPU each;
+    ``cache/adopted_streams`` the streams that switched to a cached model at the window start.
     """
     overheads = dict(overhead_gpu_seconds or {})
     metrics = {
@@ -28,6 +29,7 @@ def window_metrics(outcome: WindowOutcome, stream_names: list[str], overhead_gpu
         "schedule_seconds": outcome.schedule_seconds,
         "schedule_seconds_total": outcome.schedule_seconds_total,
         "retrained_streams": float(sum(1 for r in outcome.retrained if r is not None)),
+        "cache/adopted_streams": float(sum(1 for a in outcome.adopted if a is not None)),
     }
     if outcome.placed:
         metrics["placement/repairs"] = float(outcome.placement_repairs)
@@ -61,3 +63,25 @@ def estimation_metrics(records: Mapping[str, Mapping]) -> dict[str, float]:
     if audited:
         metrics["estimation/audit_abs_error_median_points"] = 100 * float(np.median(np.abs(audited)))
     return metrics
+
+
+def reuse_metrics(record: Mapping) -> dict[str, float]:
+    """MLflow metrics of one window's record on drift and the model cache.
+
+    ``drift/mean_points``: mean over streams whose drift is known of how far (accuracy points) the serving model's
+    estimate fell since it began serving (:mod:`ekya.execution.drift`); ``cache/models`` the models cached after the
+    window and ``cache/skipped_checkpoints`` those dropped because their checkpoint did not load (with ``cache.size > 0``).
+    """
+    drifts = [entry["drift_points"] for entry in record.get("streams", {}).values() if entry.get("drift_points") is not None]
+    metrics = {"drift/mean_points": float(np.mean(drifts))} if drifts else {}
+    cache = record.get("cache")
+    if cache:
+        metrics["cache/models"] = float(cache["models"])
+        metrics["cache/skipped_checkpoints"] = float(cache["skipped_checkpoints"])
+    return metrics
+
+
+def reuse_note(outcome: WindowOutcome) -> str:
+    """What a window's printed line says of cached models switched to ('' when none)."""
+    adopted = sum(1 for a in outcome.adopted if a is not None)
+    return f"cached {adopted}/{len(outcome.adopted)}  " if adopted else ""

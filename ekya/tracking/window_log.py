@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from ekya.data.class_mix import plot_class_mix
 from ekya.execution.loop import WindowExecutor, WindowResult
 from ekya.scheduling.base import Scheduler
-from ekya.tracking.metrics import estimation_metrics, window_metrics
+from ekya.tracking.metrics import estimation_metrics, reuse_metrics, reuse_note, window_metrics
 from ekya.tracking.mlflow_logging import RunLogger
 from ekya.tracking.plots import accuracy_figure, allocation_figure
 
@@ -57,6 +57,7 @@ class WindowLog:
             print(
                 f"window {result.window:3d}  accuracy {100 * outcome.mean_accuracy:6.2f}%  "
                 f"(estimated {100 * outcome.estimated_mean_accuracy:6.2f}%)  retrained {sum(r is not None for r in outcome.retrained)}/{len(self.executor.stream_names)}  "
+                f"{reuse_note(outcome)}"
                 f"gpu-seconds train {outcome.gpu_seconds_train:7.1f} inference {outcome.gpu_seconds_inference:7.1f} "
                 f"overhead {sum(overheads.values()):6.1f}  decision {1000 * outcome.schedule_seconds:6.1f} ms",
                 flush=True,
@@ -79,6 +80,7 @@ class WindowLog:
     def _log_metrics(self, result: WindowResult) -> None:
         metrics = window_metrics(result.outcome, self.executor.stream_names, result.overheads)
         metrics.update(estimation_metrics(result.record.get("estimation") or {}))
+        metrics.update(reuse_metrics(result.record))
         self.logger.log_metrics(metrics, step=result.window)
 
     def _log_record(self, result: WindowResult) -> None:

@@ -90,6 +90,11 @@ def cli(tmp_path, *overrides, multirun=False):
         (["executor.scaling=fast"], "executor.scaling='fast'; valid: linear, measured"),
         (["executor.scaling=measured"], "throughput.csv does not exist"),
         (["log_level=loud"], "log_level='loud'; valid: info, debug"),
+        (["cache.size=-1"], "cache.size must be a whole number of models >= 0 (0: no cache), got -1"),
+        (["cache.eviction=random"], "unknown cache.eviction 'random'; valid: lru, fifo"),
+        (["cache.size=2", "cache.scope=all"], "cache.scope=all needs executor=local"),
+        (["drift.threshold=150"], "drift.threshold must be a number of accuracy points in [0, 100], got 150"),
+        (["drift.enabled=maybe"], "drift.enabled must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_values_are_refused_before_anything_is_written(tmp_path, overrides, message):
@@ -104,6 +109,17 @@ def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "error: gpus must be > 0, got 0" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("cache.size=-1", "error: cache.size must be a whole number of models >= 0 (0: no cache), got -1"),
+    ("drift.threshold=-5", "error: drift.threshold must be a number of accuracy points in [0, 100], got -5"),
+])
+def test_bad_reuse_settings_exit_2_with_one_line(tmp_path, override, message):
+    result = cli(tmp_path, "experiment=paper_example", override)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message]
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
 

@@ -280,7 +280,7 @@ class LocalRun:
                 if self.cache is not None:
                     self.serving_cached[stream] = self.cache.add(stream, window, config, result.train.model, mix).name
             elif name is not None and self.cache is not None:
-                self.serving[stream] = self.cache.use(name, window)
+                self.serving[stream] = self.cache.use(name)
                 self.serving_cached[stream] = name
             outcomes = self._outcomes.pop((window, stream), None)
             if outcomes is not None:

@@ -1,5 +1,6 @@
 """The local executor on a tiny built-in dataset: real training placed on the window timeline."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -49,9 +50,9 @@ TINY_SPACE = (
 )
 
 
-def _tiny_run(local_run, cache, seed=0, retrain_configs=TINY_SPACE, **options):
+def _tiny_run(local_run, folder, seed=0, retrain_configs=TINY_SPACE, **options):
     source = SyntheticSource(num_streams=2, num_windows=3, crops_per_window=160, frames_per_window=32, holdout_streams=1,
-                             holdout_windows=2, seed=seed, cache_dir=cache / "data")
+                             holdout_windows=2, seed=seed, cache_dir=folder / "data")
     retrain_configs = list(retrain_configs)
     inference_configs = [InferenceConfig("full", 1.0, None), InferenceConfig("half", 0.5, None)]
     return local_run(
@@ -61,7 +62,7 @@ def _tiny_run(local_run, cache, seed=0, retrain_configs=TINY_SPACE, **options):
         inference_configs,
         MicroProfiler(sample_fraction=0.25, profile_epochs=3, seed=seed),
         seed=seed,
-        cache_dir=cache / "models",
+        cache_dir=folder / "models",
         **options,
     )
 
@@ -325,3 +326,37 @@ def test_a_committed_window_releases_its_trained_models_but_serves_the_chosen_on
     assert run.serving["cam0"] is head.train.model
     # What still refers to the window's profile (a task runner's results) no longer keeps its models alive.
     assert all(profile.outcomes._retraining.result(name) is None for name in run.retrain_configs)
+
+
+def test_cached_models_are_offered_estimated_and_charged_and_one_that_does_not_load_is_skipped(tiny_run, tmp_path):
+    from ekya.execution.model_cache import CacheSettings
+
+    run = tiny_run(cache=CacheSettings(size=2))
+    run.prepare()
+    assert run.profile(1, "cam0").believed.cached_names == ()  # nothing retrained yet
+    run.profile(1, "cam1")
+    run.retrain(1, "cam0", "head")
+    run.commit(1, ["head", None])
+    assert run.serving_cached["cam0"] == "cache:cam0/w1/head"
+    run.serving_cached["cam0"] = None  # as if another model served: the cached one is offered
+    profile = run.profile(2, "cam0")
+    assert profile.believed.cached_names == ("cache:cam0/w1/head",)
+    # It is the model cam0 serves: estimated on the same validation set, measured on the same window.
+    assert profile.believed.cached_accuracy[0] == profile.believed.serving_accuracy
+    assert profile.outcomes.cached("cache:cam0/w1/head") == profile.outcomes.serving_accuracy
+    assert profile.overhead_gpu_seconds["cache"] > 0  # evaluated on the validation set, charged at the window start
+    run.serving["cam0"] = run.serving["cam1"]  # the cached model gets a checkpoint of its own
+    run.save_state(tmp_path)
+    files = json.loads((tmp_path / "state.json").read_text())["cache"]["files"]
+    (tmp_path / files["cache:cam0/w1/head"]).write_bytes(b"not a checkpoint")
+    restored = tiny_run(cache=CacheSettings(size=2))
+    restored.load_state(tmp_path)  # never fatal
+    assert restored.cache.skipped == 1 and restored.cache.entries["cam0"] == []
+
+
+def test_the_cache_is_refused_with_concurrent_jobs(tiny_run):
+    from ekya.execution.local.concurrent import ConcurrentJobs
+    from ekya.execution.model_cache import CacheSettings
+
+    with pytest.raises(EkyaError, match="cache.size > 0 needs executor.jobs=ahead"):
+        tiny_run(cache=CacheSettings(size=2), jobs=ConcurrentJobs("cpu", "none", "/tmp/unused", 1))
