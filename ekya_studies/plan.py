@@ -255,3 +255,52 @@ def check_inputs(plan: dict[str, Any]) -> None:
         needed += [plan["headline"]["study"]] if "headline" in stages else []
         for study in dict.fromkeys(needed):
             select_sweeps(plan["tracking_uri"], study, all_sweeps=False)
+
+
+def variant_plan(options: dict[str, Any], common: Sequence[str] = ()) -> dict[str, Any]:
+    """Every run of a study of jobs x variants x seeds (``flows.profiler_regret``, ``flows.model_reuse``), composed and
+    checked before any runs. ``options`` is the study's composed main config (plain containers: ``jobs`` and ``variants``,
+    each a mapping of names to window-loop overrides, ``seeds``, ``run_jobs``, ``run_variants``, ``output_dir``,
+    ``sweeps_dir``, ``tracking``, ``paths``); ``common`` overrides go before every job's. Composing needs Hydra's global state.
+
+    Returns:
+        ``{"jobs": [{"name", "sweep_dir", "output_dir", "overrides", "variants", "points": [{"variant", "seed", "config"}]}],
+        "tracking_uri", "experiment"}`` (``variants``: every variant the plan defines, the report's); every point has
+        ``resume=true``, so a re-run skips the runs that finished and resumes killed ones.
+
+    Raises:
+        EkyaError: no job, a job or variant that is not a list of overrides, seeds that are not distinct ints, an unknown
+            ``run_jobs`` or ``run_variants`` entry, or a point Hydra cannot compose.
+    """
+    jobs, variants, seeds = options["jobs"] or {}, options["variants"] or {}, options["seeds"]
+    if not jobs:
+        raise EkyaError("jobs is empty; give at least one job (a name and its window-loop overrides)")
+    if not variants:
+        raise EkyaError("variants is empty; give at least one variant (a name and its window-loop overrides)")
+    for section, entries in (("jobs", jobs), ("variants", variants)):
+        for name, overrides in entries.items():
+            if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+                raise EkyaError(f"{section}.{name} must be a list of overrides (strings), got {overrides!r}")
+    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise EkyaError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    chosen = options.get("run_jobs") or list(jobs)
+    unknown = [name for name in chosen if name not in jobs]
+    if unknown:
+        raise EkyaError(f"run_jobs: unknown job(s) {', '.join(map(str, unknown))}; valid: {', '.join(jobs)}")
+    run_variants = options.get("run_variants") or list(variants)
+    unknown = [name for name in run_variants if name not in variants]
+    if unknown:
+        raise EkyaError(f"run_variants: unknown variant(s) {', '.join(map(str, unknown))}; valid: {', '.join(variants)}")
+    common = [*common, f"tracking.uri={options['tracking']['uri']}", f"tracking.experiment={options['tracking']['experiment']}",
+              f"paths.cache_dir={options['paths']['cache_dir']}", f"paths.data_dir={options['paths']['data_dir']}", "resume=true"]
+    planned = []
+    for job in chosen:
+        labels = [(variant, seed) for variant in variants if variant in run_variants for seed in seeds]
+        configs = compose_points([*common, *jobs[job]], [[*variants[variant], f"seed={seed}"] for variant, seed in labels], f"job {job}")
+        planned.append({
+            "name": job, "sweep_dir": str(Path(options["sweeps_dir"]) / job), "output_dir": str(Path(options["output_dir"]) / job),
+            "overrides": list(jobs[job]), "variants": list(variants),
+            "points": [{"variant": variant, "seed": seed, "config": config} for (variant, seed), config in zip(labels, configs)],
+        })
+    return {"jobs": planned, "tracking_uri": str(options["tracking"]["uri"]), "experiment": str(options["tracking"]["experiment"])}
