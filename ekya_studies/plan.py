@@ -33,7 +33,7 @@ from ekya_studies.report import select_sweeps
 from ekya_studies.sweeps import check_studies, plan_study
 
 #: The stages of a reproduction, in run order (see :mod:`ekya_studies.reproduce`).
-STAGES = ("trace", "studies", "reports", "sim_vs_local", "headline")
+STAGES = ("trace", "studies", "reports", "sim_vs_local", "model_reuse", "headline")
 #: The studies: one yaml each.
 EXPERIMENT_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 #: Keys of the profiling config that change the trace (a re-run skips profiling while they are equal).
@@ -210,8 +210,16 @@ def build_plan(cfg: DictConfig, check_profile: Callable[[dict[str, Any]], Any]) 
         "reports": {"output_dir": str(reports["output_dir"]), "capacity_study": reports["capacity_study"], "accuracy_target": float(target)},
         "sim_vs_local": _sim_vs_local_plan(options, common, trace_overrides, trace_dir, sweep_root) if "sim_vs_local" in stages
         else {"experiment": options["sim_vs_local"]["experiment"]},
+        "model_reuse": _model_reuse_plan(common, trace_dir, reports["output_dir"], sweep_root) if "model_reuse" in stages else None,
         "headline": {"output": str(headline["output"]), "study": headline["study"], "command": str(headline["command"])},
     }
+
+
+def _model_reuse_plan(common: list[str], trace_dir: str, reports_dir: str, sweep_root: Path) -> dict[str, Any]:
+    """``conf/model_reuse.yaml``'s plan on the reproduction's trace, into ``<reports_dir>/model_reuse``."""
+    options = compose_plain("model_reuse", [*common, _override("trace", trace_dir), _override("output_dir", str(Path(reports_dir) / "model_reuse")),
+                                            _override("sweeps_dir", str(sweep_root / "model_reuse"))], "model_reuse")
+    return variant_plan(options)
 
 
 def _sim_vs_local_plan(options: dict, common: list[str], trace_overrides: list[str], trace_dir: str, sweep_root: Path) -> dict[str, Any]:
@@ -245,7 +253,7 @@ def check_inputs(plan: dict[str, Any]) -> None:
         EkyaError: e.g. ``stages=[reports]`` before any study was run, or a missing trace.
     """
     stages = plan["stages"]
-    if "trace" not in stages and {"studies", "sim_vs_local", "headline"} & set(stages):
+    if "trace" not in stages and {"studies", "sim_vs_local", "model_reuse", "headline"} & set(stages):
         try:
             load_trace(plan["trace"]["dir"])
         except EkyaError as error:

@@ -10,7 +10,8 @@ simulated executor; a study is one MLflow sweep, the runs ``python -m flows.wind
 experiment=<study>`` logs, without per-run plots unless ``run_plots``, but all of its points run
 in this process, without a Prefect flow run each, which costs ~10 s per point), ``reports`` (the
 ``report`` flow per study, the capacity table), ``sim_vs_local`` (local runs are ``window-loop``
-flows) and ``headline`` (``reports/headline.md``, a generated file).
+flows), ``model_reuse`` (``flows.model_reuse``'s plan on the trace: reports/model_reuse/) and ``headline``
+(``reports/headline.md``, a generated file).
 
 Everything is composed and checked (:func:`ekya_studies.plan.build_plan`) before anything runs;
 bad input gets one ``error:`` line and exit status 2.
@@ -34,8 +35,10 @@ from ekya_studies import reproduce as reproduction
 from ekya_studies.plan import build_plan, check_inputs
 from flows.config import build_executor, build_offline_profiler, build_scheduler
 from flows.errors import exit_on_bad_input
+from flows.model_reuse import run_reuse_plan
 from flows.profile_offline import profile_offline
 from flows.report import report
+from flows.variant_study import check_plan
 from flows.window_flow import logged_run
 from flows.window_loop import run_config
 
@@ -77,6 +80,9 @@ def reproduce(plan_path: str, started: float | None = None) -> None:
     if "sim_vs_local" in stages:
         reproduction.run_sim_vs_local(plan["sim_vs_local"], str(Path(plan["reports"]["output_dir"]) / "sim_vs_local"),
                                    partial(logged_run, verbose=False), run_config, resolve_retrain_config)
+    if "model_reuse" in stages:
+        check_plan(plan["model_reuse"])
+        run_reuse_plan(plan["model_reuse"])
     if "headline" in stages:
         reproduction.write_headline(plan)
     print(f"[reproduce] done in {(time.time() - started) / 60:.1f} min", flush=True)

@@ -97,7 +97,7 @@ def test_sim_vs_local_runs_the_same_points_with_both_executors(plan):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["stages=[studies,bogus]"], "unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, headline"),
+    (["stages=[studies,bogus]"], "unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, model_reuse, headline"),
     (["~studies.delta_sweep"], "studies neither run nor skipped: delta_sweep"),
     (["+studies.nope=[]"], "unknown study 'nope'"),
     (['studies.ablation=[["gpus=interval(1,2)"]]'], "only comma-separated sweeps"),

@@ -86,7 +86,7 @@ def test_the_command_line_refuses_bad_input_in_one_line_and_writes_nothing(tmp_p
 
 @pytest.mark.slow
 def test_a_tiny_study_logs_every_run_and_writes_the_regret_and_the_chained_fidelity(tmp_path):
-    from flows.profiler_regret import run_job
+    from flows.profiler_regret import run_regret_job
 
     options = regret_options(tmp_path, "seeds=[1]")
     options["jobs"] = {"tiny": [o for o in tiny_local("executor.workers=1") if not o.startswith(("executor=", "profiler."))]}
@@ -94,7 +94,7 @@ def test_a_tiny_study_logs_every_run_and_writes_the_regret_and_the_chained_fidel
     options["variants"]["micro_corrected"].append("profiler.sample_fraction=0.25")
     study = plan(tmp_path, options)
     (job,) = study["jobs"]
-    run_job(job, study["tracking_uri"], study["experiment"])
+    run_regret_job(job, study["tracking_uri"], study["experiment"])
     folder = tmp_path / "reports" / "tiny"
     assert {p.name for p in folder.iterdir()} == {"summary.md", "regret.csv", "chained_errors.csv", "regret.png", "chained.png"}
     regret = pd.read_csv(folder / "regret.csv")
@@ -105,5 +105,5 @@ def test_a_tiny_study_logs_every_run_and_writes_the_regret_and_the_chained_fidel
     summary = (folder / "summary.md").read_text()
     assert "Regret against the oracle" in summary and "Chained fidelity" in summary and "Where the regret comes from" in summary
     # A re-run skips every finished run and writes the same tables.
-    run_job(job, study["tracking_uri"], study["experiment"])
+    run_regret_job(job, study["tracking_uri"], study["experiment"])
     assert pd.read_csv(folder / "regret.csv").equals(regret)

@@ -44,5 +44,5 @@ def test_bad_value_on_the_command_line_exits_2_without_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, headline"
+        "error: unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, model_reuse, headline"
     ]

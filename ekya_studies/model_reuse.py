@@ -1,0 +1,142 @@
+"""The model-reuse study: the model cache and drift-triggered retraining, each on and off, alone and together.
+
+Every job (window-loop overrides: the reproduction's trace on the simulated executor, ``make run``'s job on the
+local one) runs every variant (``off``, ``cache``, ``drift``, ``cache_drift``) at every seed as one MLflow sweep
+of experiment ``model_reuse`` (``flows.model_reuse``; also a stage of ``make reproduce``). The report of a job
+(``reports/model_reuse/<job>/``) compares the variants on the same streams, GPUs and metrics: mean accuracy and
+its difference to ``off``, and per window the training GPU-seconds, the GPU-seconds spent estimating cached
+models, the streams retrained and the streams that switched to a cached model; ``reuse.png`` plots accuracy and
+training GPU-seconds per window. Decision times are wall-clock and stay out of the report (they are in MLflow's
+``schedule_seconds`` and in ``make bench``), so that a report is the same for the same config and seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from ekya.errors import EkyaError  # noqa: E402
+from ekya_studies.profiler_regret import VARIANT_TAG  # noqa: E402
+from ekya_studies.report import log_report, markdown_table  # noqa: E402
+
+#: The variant the others are compared with: neither idea.
+BASELINE_VARIANT = "off"
+#: Per-window MLflow metric -> column of the study's table.
+WINDOW_COLUMNS = {
+    "accuracy/mean": "accuracy",
+    "gpu_seconds/train": "train_gpu_seconds",
+    "gpu_seconds/cache": "cache_gpu_seconds",
+    "retrained_streams": "retrained_streams",
+    "cache/adopted_streams": "adopted_streams",
+}
+FRAME_COLUMNS = ("variant", "seed", "window", *WINDOW_COLUMNS.values())
+
+
+def load_reuse_runs(tracking_uri: str, experiment: str, parent_run_id: str, variants: Iterable[str]) -> pd.DataFrame:
+    """One row per (variant, seed, window) of the FINISHED children of sweep ``parent_run_id`` (the newest run per
+    variant and seed; only ``variants``), with :data:`WINDOW_COLUMNS` (0 where a run has no such metric)."""
+    wanted = list(variants)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise EkyaError(f"no MLflow experiment {experiment!r} in {tracking_uri}")
+    children = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000,
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'")
+    rows, seen = [], set()
+    for child in children:
+        key = (child.data.tags.get(VARIANT_TAG), int(child.data.params.get("seed", 0)))
+        if key in seen or key[0] not in wanted:
+            continue
+        seen.add(key)
+        series = {column: {int(m.step): float(m.value) for m in client.get_metric_history(child.info.run_id, metric)}
+                  for metric, column in WINDOW_COLUMNS.items()}
+        for window in sorted(series["accuracy"]):
+            rows.append({"variant": key[0], "seed": key[1], "window": window,
+                         **{column: values.get(window, 0.0) for column, values in series.items()}})
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    order = {variant: i for i, variant in enumerate(wanted)}
+    return frame.sort_values(["variant", "seed", "window"], key=lambda c: c.map(order) if c.name == "variant" else c).reset_index(drop=True)
+
+
+def reuse_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per variant (in the frame's order): mean accuracy (fraction), its difference to :data:`BASELINE_VARIANT` (points,
+    NaN without it) and the per-window means of the other columns."""
+    summary = frame.groupby("variant", sort=False)[list(WINDOW_COLUMNS.values())].mean()
+    baseline = summary["accuracy"].get(BASELINE_VARIANT)
+    summary.insert(1, "gain_points", 100 * (summary["accuracy"] - baseline) if baseline is not None else float("nan"))
+    return summary
+
+
+def reuse_markdown(job: str, frame: pd.DataFrame, note: str = "") -> str:
+    """The job's summary.md: the table of :func:`reuse_summary`."""
+    summary = reuse_summary(frame)
+    seeds = sorted(frame["seed"].unique().tolist())
+    windows = sorted(frame["window"].unique().tolist())
+    rows = [
+        (variant, f"{100 * row.accuracy:.2f}%", "" if pd.isna(row.gain_points) or variant == BASELINE_VARIANT else f"{row.gain_points:+.2f}",
+         f"{row.train_gpu_seconds:.2f}", f"{row.cache_gpu_seconds:.3f}", f"{row.retrained_streams:.2f}", f"{row.adopted_streams:.2f}")
+        for variant, row in summary.iterrows()
+    ]
+    lines = [
+        f"# Model reuse: {job}",
+        "",
+        "Generated by `python -m flows.model_reuse` (a stage of `make reproduce`); do not edit.",
+        "",
+        note,
+        "",
+        f"Seeds {', '.join(map(str, seeds))}; windows {', '.join(map(str, windows))}. Per window: means over windows and seeds.",
+        "",
+        markdown_table(("variant", "mean accuracy", "vs off (points)", "training GPU-s / window", "cache estimation GPU-s / window",
+                        "streams retrained / window", "streams on a cached model / window"), rows),
+        "",
+        "Variants: `off` (Ekya: retrain every window, no cache), `cache` (the model cache: `cache.size`), `drift` (only drifted "
+        "streams retrain: `drift.enabled=true`), `cache_drift` (both). See docs/model_reuse.md.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reuse_figure(job: str, frame: pd.DataFrame):
+    """Accuracy and training GPU-seconds per window, a line per variant (means over seeds)."""
+    figure, (accuracy_axis, gpu_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
+    means = frame.groupby(["variant", "window"], sort=False)[["accuracy", "train_gpu_seconds"]].mean().reset_index()
+    for variant in frame["variant"].unique():
+        part = means[means["variant"] == variant]
+        accuracy_axis.plot(part["window"], 100 * part["accuracy"], marker="o", label=variant)
+        gpu_axis.plot(part["window"], part["train_gpu_seconds"], marker="o", label=variant)
+    accuracy_axis.set(xlabel="window", ylabel="mean accuracy (%)", title=f"{job}: accuracy per window")
+    gpu_axis.set(xlabel="window", ylabel="training GPU-seconds", title=f"{job}: training GPU-seconds per window")
+    for axis in (accuracy_axis, gpu_axis):
+        axis.set_xticks(sorted(frame["window"].unique()))
+        axis.grid(alpha=0.3)
+    accuracy_axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def write_reuse(tracking_uri: str, experiment: str, job: str, parent_run_id: str, output_dir: str | Path, note: str,
+                variants: Iterable[str]) -> list[Path]:
+    """``summary.md``, ``reuse.csv`` and ``reuse.png`` of one job's runs of ``variants``, in ``output_dir`` and logged to its
+    sweep's parent run (with each variant's mean accuracy as ``reuse/<variant>_accuracy``)."""
+    frame = load_reuse_runs(tracking_uri, experiment, parent_run_id, variants)
+    if frame.empty:
+        raise EkyaError(f"job {job}: sweep {parent_run_id} has no finished run")
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "reuse.csv", index=False)
+    (folder / "summary.md").write_text(reuse_markdown(job, frame, note))
+    figure = reuse_figure(job, frame)
+    figure.savefig(folder / "reuse.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    paths = [folder / "summary.md", folder / "reuse.csv", folder / "reuse.png"]
+    log_report(tracking_uri, parent_run_id, paths)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    for variant, row in reuse_summary(frame).iterrows():
+        client.log_metric(parent_run_id, f"reuse/{variant}_accuracy", float(row.accuracy))
+    return paths
