@@ -70,6 +70,37 @@ def thief_decision_time(streams: int, configs: int, gpus: float, repeats: int, v
     return statistics.median(times)
 
 
+def reuse_decision_times(repeats: int) -> dict[str, float]:
+    """Median seconds of one thief decision on random problems (10 streams x 18 configs x 8 GPUs, Δ = 0.1): as it is
+    (``off``), with 3 cached models per stream (``cache``), with drift-triggered retraining where half the streams have
+    not drifted (``drift``), and both (``cache_drift``): what each option costs the scheduler."""
+    from dataclasses import replace
+
+    from ekya.scheduling.drift import RetrainOnDrift
+
+    rng = np.random.default_rng(2)
+    thief = build_scheduler("thief")
+    options = {"off": (thief, False, False), "cache": (thief, True, False),
+               "drift": (RetrainOnDrift(thief, 3.0), False, True), "cache_drift": (RetrainOnDrift(thief, 3.0), True, True)}
+    times: dict[str, list[float]] = {name: [] for name in options}
+    for _ in range(repeats):
+        plain = random_problem(rng, 10, 18, 8.0, delta=0.1)
+        cached = [rng.uniform(0.3, 0.9, 3) for _ in plain.streams]
+        for name, (scheduler, with_cache, with_drift) in options.items():
+            streams = []
+            for s, stream in enumerate(plain.streams):
+                if with_cache:
+                    stream = replace(stream, cached_names=("m0", "m1", "m2"), cached_accuracy=cached[s])
+                if with_drift:
+                    stream = replace(stream, drift_points=10.0 if s % 2 else 0.0)
+                streams.append(stream)
+            problem = replace(plain, streams=tuple(streams))
+            started = time.perf_counter()
+            scheduler.schedule(problem)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def thief_optimal_gap(instances: int) -> dict[str, np.ndarray]:
     """Accuracy points each thief variant loses to the exact optimum on the Δ grid (all re-planning), per instance.
 
@@ -252,6 +283,10 @@ def main() -> None:
         print(f"thief ({variant}) vs optimal over {instances} random small instances (2 streams, 2-3 configs, 1-2 GPUs, Δ=0.25): "
               f"median gap {np.median(gaps):.2f} points, 95th percentile {np.percentile(gaps, 95):.2f} points, "
               f"max {gaps.max():.2f}, min {gaps.min():.2f} (targets: median 0, p95 <= 1; improved leaves the Δ grid, so may go below 0)")
+    reuse = reuse_decision_times(repeats)
+    print("thief decision with model reuse, 10 streams x 18 configs x 8 GPUs: median "
+          + ", ".join(f"{name} {1000 * value:.1f} ms ({value / reuse['off']:.2f}x)" for name, value in reuse.items())
+          + " (cache: 3 cached models per stream; drift: half the streams not drifted)")
     print("== simulator ==")
     seconds = simulator_throughput()
     for name, value in seconds.items():
