@@ -106,10 +106,12 @@ def reuse_figure(job: str, frame: pd.DataFrame):
     """Accuracy and training GPU-seconds per window, a line per variant (means over seeds)."""
     figure, (accuracy_axis, gpu_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
     means = frame.groupby(["variant", "window"], sort=False)[["accuracy", "train_gpu_seconds"]].mean().reset_index()
-    for variant in frame["variant"].unique():
+    styles = ["-", "--", "-.", ":"]  # lines that coincide stay visible
+    for i, variant in enumerate(frame["variant"].unique()):
         part = means[means["variant"] == variant]
-        accuracy_axis.plot(part["window"], 100 * part["accuracy"], marker="o", label=variant)
-        gpu_axis.plot(part["window"], part["train_gpu_seconds"], marker="o", label=variant)
+        style = {"marker": "o", "linestyle": styles[i % len(styles)], "markersize": 7 - i, "label": variant}
+        accuracy_axis.plot(part["window"], 100 * part["accuracy"], **style)
+        gpu_axis.plot(part["window"], part["train_gpu_seconds"], **style)
     accuracy_axis.set(xlabel="window", ylabel="mean accuracy (%)", title=f"{job}: accuracy per window")
     gpu_axis.set(xlabel="window", ylabel="training GPU-seconds", title=f"{job}: training GPU-seconds per window")
     for axis in (accuracy_axis, gpu_axis):
