@@ -24,3 +24,12 @@ def test_no_record_no_metric():
     unaudited = {"cam0": {"configs": ["head"], "estimated_accuracy": [0.8], "serving_estimated_accuracy": 0.6,
                           "serving_realized_accuracy": 0.6, "retrained": None}}
     assert set(estimation_metrics(unaudited)) == {"estimation/serving_error_points"}
+
+
+def test_reuse_metrics_average_the_known_drifts_and_count_the_cache():
+    from ekya.tracking.metrics import reuse_metrics
+
+    record = {"streams": {"a": {"drift_points": 4.0}, "b": {"drift_points": None}, "c": {"drift_points": 1.0}},
+              "cache": {"models": 5, "skipped_checkpoints": 1}}
+    assert reuse_metrics(record) == {"drift/mean_points": 2.5, "cache/models": 5.0, "cache/skipped_checkpoints": 1.0}
+    assert reuse_metrics({"streams": {"a": {"drift_points": None}}}) == {}
