@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from ekya.errors import EkyaError  # noqa: E402
-from ekya_studies.profiler_regret import VARIANT_TAG  # noqa: E402
+from ekya_studies.profiler_regret import VARIANT_TAG, finished_children  # noqa: E402
 from ekya_studies.report import log_report, markdown_table  # noqa: E402
 
 #: The variant the others are compared with: neither idea.
@@ -44,13 +44,8 @@ def load_reuse_runs(tracking_uri: str, experiment: str, parent_run_id: str, vari
     variant and seed; only ``variants``), with :data:`WINDOW_COLUMNS` (0 where a run has no such metric)."""
     wanted = list(variants)
     client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise EkyaError(f"no MLflow experiment {experiment!r} in {tracking_uri}")
-    children = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000,
-                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'")
     rows, seen = [], set()
-    for child in children:
+    for child in finished_children(client, experiment, parent_run_id):
         key = (child.data.tags.get(VARIANT_TAG), int(child.data.params.get("seed", 0)))
         if key in seen or key[0] not in wanted:
             continue

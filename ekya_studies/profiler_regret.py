@@ -322,16 +322,21 @@ def _estimation_records(client: MlflowClient, run_id: str, windows: Iterable[int
     return records
 
 
+def finished_children(client: MlflowClient, experiment: str, parent_run_id: str) -> list:
+    """The FINISHED child runs of sweep ``parent_run_id`` in ``experiment``, newest first (a variant study's runs)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise EkyaError(f"no MLflow experiment {experiment!r} in {client.tracking_uri}")
+    return client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000,
+                              filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'")
+
+
 def load_regret_runs(tracking_uri: str, experiment: str, parent_run_id: str, variants: Iterable[str] | None = None) -> list[RegretRun]:
     """The FINISHED children of sweep ``parent_run_id``, newest per (variant, seed); only those of ``variants``
     (None: every variant), so that a report shows what its plan defines, whatever else the sweep ran."""
     wanted = None if variants is None else set(variants)
     client = MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise EkyaError(f"no MLflow experiment {experiment!r} in {tracking_uri}")
-    children = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000,
-                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' and attributes.status = 'FINISHED'")
+    children = finished_children(client, experiment, parent_run_id)
     runs: dict[tuple[str, int], RegretRun] = {}
     for child in children:
         params = child.data.params

@@ -20,15 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 from ekya_studies.model_reuse import write_reuse
 from ekya_studies.plan import variant_plan
 from flows.errors import exit_on_bad_input
-from flows.variant_study import check_plan, run_job
+from flows.variant_study import check_plan, run_plan
 
 
 def run_reuse_plan(plan: dict[str, Any]) -> None:
     """Every job of a model-reuse plan (:func:`ekya_studies.plan.variant_plan`) and its report."""
-    uri, experiment = plan["tracking_uri"], plan["experiment"]
-    for job in plan["jobs"]:
-        run_job(job, uri, experiment, "model_reuse",
-                lambda job, parent, note: write_reuse(uri, experiment, job["name"], parent, job["output_dir"], note, job["variants"]))
+    run_plan(plan, "model_reuse", write_reuse)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="model_reuse")

@@ -24,8 +24,7 @@ from flows.variant_study import check_plan, run_job
 
 def run_regret_job(job: dict[str, Any], tracking_uri: str, experiment: str) -> None:
     """Every point of one job of the regret plan, then its report."""
-    run_job(job, tracking_uri, experiment, "profiler_regret",
-            lambda job, parent, note: write_regret(tracking_uri, experiment, job["name"], parent, job["output_dir"], note, job["variants"]))
+    run_job(job, tracking_uri, experiment, "profiler_regret", write_regret)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="profiler_regret")

@@ -12,8 +12,9 @@ from ekya_studies.profiler_regret import VARIANT_TAG, parent_run_of
 from flows.config import build_resume, check_run
 from flows.window_loop import run_config
 
-#: Writes a job's report: (job, parent run id of its sweep, note) -> the files written.
-WriteReport = Callable[[dict[str, Any], str, str], list[Path]]
+#: Writes a job's report: (tracking URI, experiment, job name, parent run id of its sweep, output folder, note,
+#: the plan's variants) -> the files written (:func:`ekya_studies.profiler_regret.write_regret`, ...model_reuse.write_reuse).
+WriteReport = Callable[[str, str, str, str, str, str, list[str]], list[Path]]
 
 
 def check_plan(plan: dict[str, Any]) -> None:
@@ -41,6 +42,12 @@ def run_job(job: dict[str, Any], tracking_uri: str, experiment: str, study: str,
     parent = parent_run_of(tracking_uri, experiment, job["sweep_dir"])
     note = (f"Job `{job['name']}`: `python -m flows.window_loop {' '.join(job['overrides'])}` with each variant's overrides "
             f"and seed; MLflow experiment `{experiment}`, sweep `{parent}`.")
-    paths = write(job, parent, note)
+    paths = write(tracking_uri, experiment, job["name"], parent, job["output_dir"], note, job["variants"])
     print((Path(job["output_dir"]) / "summary.md").read_text(), flush=True)
     print(f"[{study}] wrote {', '.join(p.name for p in paths)} to {job['output_dir']}", flush=True)
+
+
+def run_plan(plan: dict[str, Any], study: str, write: WriteReport) -> None:
+    """Every job of ``plan`` (:func:`ekya_studies.plan.variant_plan`), each followed by its report."""
+    for job in plan["jobs"]:
+        run_job(job, plan["tracking_uri"], plan["experiment"], study, write)
