@@ -303,29 +303,25 @@ class LocalRun:
                 for stream in self.stream_names}
 
     def save_state(self, folder: Path) -> None:
-        """What carries over to the next window: each stream's serving model (one checkpoint per distinct
-        model), the estimation's state (kept configurations, correction), and the job costs (every random draw
-        is seeded per window)."""
+        """What carries over to the next window: each stream's serving model and the cached ones (one checkpoint per
+        distinct model), the estimation's state (kept configurations, correction), the cache's entries and the job
+        costs (every random draw is seeded per window)."""
         from ekya.models.checkpoints import save_checkpoint
 
         folder = Path(folder)
         files: dict[int, str] = {}
-        serving = {}
-        for stream in self.stream_names:
-            model = self.serving[stream]
+
+        def file_of(model: EdgeModel) -> str:
             if id(model) not in files:
                 files[id(model)] = f"model-{len(files)}.pt"
                 save_checkpoint(model, folder / files[id(model)])
-            serving[stream] = files[id(model)]
+            return files[id(model)]
+
+        serving = {stream: file_of(self.serving[stream]) for stream in self.stream_names}
         state = {"serving": serving, "estimation": self.estimation.state(), "costs": self.costs.state()}
         if self.cache is not None:
-            cached = {}
-            for name, model in self.cache.handles.items():
-                if id(model) not in files:
-                    files[id(model)] = f"model-{len(files)}.pt"
-                    save_checkpoint(model, folder / files[id(model)])
-                cached[name] = files[id(model)]
-            state["cache"] = {**self.cache.state(), "files": cached, "serving_cached": self.serving_cached}
+            state["cache"] = {**self.cache.state(), "files": {name: file_of(model) for name, model in self.cache.handles.items()},
+                              "serving_cached": self.serving_cached}
         write_text_atomically(folder / "state.json", json.dumps(state))
 
     def load_state(self, folder: Path) -> None:
