@@ -219,7 +219,7 @@ def _model_reuse_plan(common: list[str], trace_dir: str, reports_dir: str, sweep
     """``conf/model_reuse.yaml``'s plan on the reproduction's trace, into ``<reports_dir>/model_reuse``."""
     options = compose_plain("model_reuse", [*common, _override("trace", trace_dir), _override("output_dir", str(Path(reports_dir) / "model_reuse")),
                                             _override("sweeps_dir", str(sweep_root / "model_reuse"))], "model_reuse")
-    return variant_plan(options)
+    return variant_plan(options, resume=False)
 
 
 def _sim_vs_local_plan(options: dict, common: list[str], trace_overrides: list[str], trace_dir: str, sweep_root: Path) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def check_inputs(plan: dict[str, Any]) -> None:
             select_sweeps(plan["tracking_uri"], study, all_sweeps=False)
 
 
-def variant_plan(options: dict[str, Any], common: Sequence[str] = ()) -> dict[str, Any]:
+def variant_plan(options: dict[str, Any], common: Sequence[str] = (), resume: bool = True) -> dict[str, Any]:
     """Every run of a study of jobs x variants x seeds (``flows.profiler_regret``, ``flows.model_reuse``), composed and
     checked before any runs. ``options`` is the study's composed main config (plain containers: ``jobs`` and ``variants``,
     each a mapping of names to window-loop overrides, ``seeds``, ``run_jobs``, ``run_variants``, ``output_dir``,
@@ -273,8 +273,9 @@ def variant_plan(options: dict[str, Any], common: Sequence[str] = ()) -> dict[st
 
     Returns:
         ``{"jobs": [{"name", "sweep_dir", "output_dir", "overrides", "variants", "points": [{"variant", "seed", "config"}]}],
-        "tracking_uri", "experiment"}`` (``variants``: every variant the plan defines, the report's); every point has
-        ``resume=true``, so a re-run skips the runs that finished and resumes killed ones.
+        "tracking_uri", "experiment"}`` (``variants``: every variant the plan defines, the report's). With ``resume`` every
+        point has ``resume=true``, so a re-run into the same sweeps skips the runs that finished and resumes killed ones;
+        without, every point is a new run (``make reproduce``: a new sweep each time, from the current trace).
 
     Raises:
         EkyaError: no job, a job or variant that is not a list of overrides, seeds that are not distinct ints, an unknown
@@ -301,7 +302,8 @@ def variant_plan(options: dict[str, Any], common: Sequence[str] = ()) -> dict[st
     if unknown:
         raise EkyaError(f"run_variants: unknown variant(s) {', '.join(map(str, unknown))}; valid: {', '.join(variants)}")
     common = [*common, f"tracking.uri={options['tracking']['uri']}", f"tracking.experiment={options['tracking']['experiment']}",
-              f"paths.cache_dir={options['paths']['cache_dir']}", f"paths.data_dir={options['paths']['data_dir']}", "resume=true"]
+              f"paths.cache_dir={options['paths']['cache_dir']}", f"paths.data_dir={options['paths']['data_dir']}",
+              f"resume={str(resume).lower()}"]
     planned = []
     for job in chosen:
         labels = [(variant, seed) for variant in variants if variant in run_variants for seed in seeds]

@@ -96,6 +96,17 @@ def test_sim_vs_local_runs_the_same_points_with_both_executors(plan):
         assert simulated["tracking"]["experiment"] == local["tracking"]["experiment"] == "sim_vs_local"
 
 
+def test_model_reuse_replays_the_reproduction_trace_with_every_variant_as_new_runs(plan):
+    simulated, local = plan["model_reuse"]["jobs"]
+    assert [p["variant"] for p in simulated["points"]] == ["off", "cache", "drift", "cache_drift"]
+    for point in simulated["points"]:
+        config = point["config"]
+        assert config["executor"]["name"] == "simulated" and config["executor"]["trace"] == plan["trace"]["dir"]
+        assert config["resume"] is False and config["tracking"]["experiment"] == "model_reuse"
+    assert local["points"][3]["config"]["executor"]["name"] == "local"
+    assert local["points"][3]["config"]["cache"]["size"] == 4 and local["points"][3]["config"]["drift"]["enabled"] is True
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["stages=[studies,bogus]"], "unknown stage(s) 'bogus'; valid: trace, studies, reports, sim_vs_local, model_reuse, headline"),
     (["~studies.delta_sweep"], "studies neither run nor skipped: delta_sweep"),
