@@ -216,9 +216,11 @@ def build_plan(cfg: DictConfig, check_profile: Callable[[dict[str, Any]], Any]) 
 
 
 def _model_reuse_plan(common: list[str], trace_dir: str, reports_dir: str, sweep_root: Path) -> dict[str, Any]:
-    """``conf/model_reuse.yaml``'s plan on the reproduction's trace, into ``<reports_dir>/model_reuse``."""
+    """``conf/model_reuse.yaml``'s plan on the reproduction's trace (its ``reproduce`` and ``make_run`` jobs), into
+    ``<reports_dir>/model_reuse``."""
     options = compose_plain("model_reuse", [*common, _override("trace", trace_dir), _override("output_dir", str(Path(reports_dir) / "model_reuse")),
-                                            _override("sweeps_dir", str(sweep_root / "model_reuse"))], "model_reuse")
+                                            _override("sweeps_dir", str(sweep_root / "model_reuse")), "run_jobs=[reproduce,make_run]"],
+                            "model_reuse")
     return variant_plan(options, resume=False)
 
 

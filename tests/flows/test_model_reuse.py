@@ -46,5 +46,5 @@ def test_an_unknown_job_exits_2_with_one_line(tmp_path):
                              f"tracking.uri=sqlite:///{tmp_path}/mlruns/mlflow.db", f"hydra.run.dir={tmp_path}/outputs"],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: run_jobs: unknown job(s) nosuch; valid: reproduce, make_run"]
+    assert result.stderr.strip().splitlines() == ["error: run_jobs: unknown job(s) nosuch; valid: reproduce, make_run, long_run"]
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
