@@ -6,8 +6,9 @@ window it was switched to; a model that was neither (the base model, never fit t
 data) has none. Its *drift* in window k is the reference minus the serving model's estimated
 accuracy at window k's start (:attr:`~ekya.scheduling.problem.StreamProblem.serving_accuracy`), in
 accuracy points: how far the data has moved away from what the model was fit to; unknown (None)
-without a reference, so a stream is always free to retrain until it has been retrained once. Both live in each window's record (``streams.<name>.drift_points``,
-``drift_reference``), so a resumed run picks them up from its checkpoint's last window.
+without a reference, so a stream is always free to retrain until it has been retrained once. Both
+live in each window's record (``streams.<name>.drift_points``, ``drift_reference``), so a resumed
+run picks them up from its checkpoint's last window.
 
 :class:`~ekya.scheduling.drift.RetrainOnDrift` (``drift.enabled``) lets only drifted streams retrain.
 """

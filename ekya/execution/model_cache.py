@@ -90,9 +90,9 @@ def cached_name(stream: str, window: int, config: str) -> str:
     return f"cache:{stream}/w{window}/{config}"
 
 
-def class_mix(labels: np.ndarray, classes: int) -> list[float]:
-    """Fraction of ``labels`` in each of ``classes`` classes."""
-    counts = np.bincount(np.asarray(labels, dtype=int), minlength=classes).astype(float)
+def class_mix(counts: np.ndarray) -> list[float]:
+    """Fraction of crops in each class, from the counts per class (:meth:`ekya.data.base.Window.class_counts`)."""
+    counts = np.asarray(counts, dtype=float)
     return (counts / max(counts.sum(), 1.0)).tolist()
 
 
@@ -121,9 +121,9 @@ class ModelCache(Generic[Handle]):
         entries = self.entries[stream]
         entries.append(entry)
         self.handles[entry.name] = handle
+        age = (lambda e: e.last_used) if self.settings.eviction == "lru" else (lambda e: e.window)
         while len(entries) > self.settings.size:
-            clock = (lambda e: e.last_used) if self.settings.eviction == "lru" else (lambda e: e.window)
-            victim = min(entries, key=clock)  # the first of equals: the one added first
+            victim = min(entries, key=age)  # the first of equals: the one added first
             entries.remove(victim)
             del self.handles[victim.name]
         return entry

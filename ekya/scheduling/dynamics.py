@@ -58,14 +58,12 @@ def finishes_by(completion_time: float, until: float) -> bool:
 def finished_stream(stream: StreamProblem, retrain_index: int) -> StreamProblem:
     """The stream once its job with configuration ``retrain_index`` finished: the new model serves, no job left."""
     return replace(
-        stream,
+        stream.without_cached(),
         serving_accuracy=float(stream.retrain_accuracy[retrain_index]),
         retrain_names=(),
         retrain_gpu_seconds=np.zeros(0),
         retrain_accuracy=np.zeros(0),
         running=False,
-        cached_names=(),
-        cached_accuracy=np.zeros(0),
     )
 
 

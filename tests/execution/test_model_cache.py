@@ -49,7 +49,8 @@ def test_a_model_that_does_not_load_is_skipped_and_counted():
 
 
 def test_class_mix():
-    assert class_mix([0, 0, 2, 1], 4) == [0.5, 0.25, 0.25, 0.0]
+    assert class_mix([2, 1, 1, 0]) == [0.5, 0.25, 0.25, 0.0]
+    assert class_mix([0, 0]) == [0.0, 0.0]  # an empty window
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from ekya.data.base import CLASSES, StreamSource, select
+from ekya.data.base import StreamSource, select
 from ekya.data.cache import cache_key, windows_digest, write_text_atomically
 from ekya.errors import EkyaError
 from ekya.execution.local.concurrent import ConcurrentJobs, train_result
@@ -189,7 +189,7 @@ class LocalRun:
         oracle = self.estimation.mode == "oracle"
         candidates = []
         if self.cache is not None:
-            mix = class_mix(labeled.training.labels, len(CLASSES))
+            mix = class_mix(labeled.training.class_counts())
             self._class_mix[(window, stream)] = mix
             candidates = self.cache.candidates(stream, mix, exclude=self.serving_cached[stream])
         cached_models = {entry.name: self.cache.handles[entry.name] for entry in candidates} if candidates else {}
